@@ -1,0 +1,1 @@
+"""stb_api package."""
