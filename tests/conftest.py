@@ -48,3 +48,48 @@ def tmp_settings(tmp_path: Path) -> Settings:
         "security": {"secret_key": "test-secret-key-0123456789", "admin_token": "test-admin-token"},
     }
     return settings_from_mapping(data, PROJECT_ROOT, env={})
+
+
+# --------------------------------------------------------------------------- databases
+from tests import pgutil  # noqa: E402  (kept next to the fixtures that use it)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A PostgreSQL database migrated to head once per session; tests clone it."""
+    pgutil.require_postgres()
+    from tickets.migrate import upgrade
+
+    name = pgutil.create_database()
+    try:
+        upgrade(settings_from_mapping({"database": {"url": pgutil.url_for(name)}}, PROJECT_ROOT, env={}))
+        yield name
+    finally:
+        pgutil.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_settings(request: pytest.FixtureRequest, tmp_settings: Settings) -> Iterator[Settings]:
+    """Settings on a freshly migrated database: a SQLite file, then a PostgreSQL clone."""
+    import dataclasses
+
+    from tickets.migrate import upgrade
+
+    if request.param == "sqlite":
+        upgrade(tmp_settings)
+        yield tmp_settings
+        return
+    template = request.getfixturevalue("pg_template")
+    with pgutil.temporary_database(template) as name:
+        yield tmp_settings.replace(database=dataclasses.replace(tmp_settings.database, url=pgutil.url_for(name)))
+
+
+@pytest.fixture
+async def store(db_settings: Settings):  # type: ignore[no-untyped-def]
+    from tickets.store import Store
+
+    s = Store(db_settings)
+    try:
+        yield s
+    finally:
+        await s.close()

@@ -99,6 +99,7 @@ class SipSettings:
     rtp_ports_per_worker: int = 400
     codecs: tuple[Literal["PCMA", "PCMU", "G722"], ...] = ("PCMA", "PCMU", "G722")
     max_calls_per_worker: int = 0
+    target_concurrent_calls: int = 200  # with workers: 0, start enough workers for this many calls
     accept_calls_per_s: float = 20.0
     retry_after_s: int = 30
     kamailio: KamailioSettings = KamailioSettings()

@@ -1,0 +1,69 @@
+"""The shared store every channel opens: engines, sessions and the services on them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tickets.config import Settings
+from tickets.db import create_engine, is_sqlite, session_factory
+from tickets.enums import CallOutcome
+from tickets.models import CallRecord, Ticket
+from tickets.numbers import mask_phone
+from tickets.people import People
+from tickets.service import TicketService
+
+__all__ = ["Store"]
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Store:
+    """Opened once per process (``await Store.open(settings)``), closed with :meth:`close`."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+        self.settings = settings
+        self.writer: AsyncEngine = create_engine(settings.database, immediate=True)
+        self.reader: AsyncEngine = (
+            create_engine(settings.database, immediate=False) if is_sqlite(settings.database.url) else self.writer
+        )
+        self.sessions = session_factory(self.writer)
+        self.read_sessions = session_factory(self.reader)
+        self.tickets = TicketService(self.sessions, settings.tickets, readers=self.read_sessions, clock=clock)
+        self.people = People(self.sessions)
+        self.catalog = self._open_catalog()
+
+    def _open_catalog(self) -> object | None:
+        try:
+            from tickets.catalog.service import Catalog
+        except ModuleNotFoundError as exc:  # pragma: no cover - only while the catalog package is absent
+            if exc.name is not None and exc.name.startswith("tickets.catalog"):
+                return None
+            raise
+        return Catalog(self.sessions)
+
+    async def close(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+    async def save_call_record(self, *, call_id: str, caller: str | None, arrived_at: dt.datetime,
+                               answered_at: dt.datetime | None, ended_at: dt.datetime, path: list[str] | tuple[str, ...],
+                               outcome: CallOutcome, ticket_number: str | None, worker: str | None) -> None:
+        async with self.sessions.begin() as session:
+            ticket_id = None
+            if ticket_number:
+                ticket_id = (await session.execute(select(Ticket.id).where(Ticket.number == ticket_number))
+                             ).scalar_one_or_none()
+            session.add(CallRecord(call_id=call_id, caller_masked=mask_phone(caller), arrived_at=arrived_at,
+                                   answered_at=answered_at, ended_at=ended_at, path=json.dumps(list(path)),
+                                   outcome=outcome, ticket_id=ticket_id, worker=worker))
