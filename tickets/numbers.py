@@ -79,6 +79,8 @@ def mask_phone(phone: str | None) -> str | None:
     if phone is None:
         return None
     digits = re.sub(r"\D", "", phone)
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]  # +86 country code
     if len(digits) >= 11:
         return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
     return "*" * max(len(digits) - 2, 0) + digits[-2:]

@@ -1,0 +1,171 @@
+"""``hotline db``, ``hotline calendar``, ``hotline departments`` and ``hotline users`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import getpass
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tickets.config import Settings
+from tickets.enums import Role
+from tickets.errors import StoreError
+
+__all__ = ["parse_calendar", "register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    db = sub.add_parser("db", help="database migrations").add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("upgrade", help="migrate the configured database to the newest schema")
+    p.add_argument("revision", nargs="?", default="head")
+    p.set_defaults(handler=_db_upgrade)
+    db.add_parser("current", help="print the database's schema revision").set_defaults(handler=_db_current)
+
+    cal = sub.add_parser("calendar", help="working-day calendar").add_subparsers(dest="cal_command", required=True)
+    p = cal.add_parser("load", help="load holidays and adjusted working days from a YAML file")
+    p.add_argument("file", type=Path)
+    p.set_defaults(handler=_calendar_load)
+
+    dep = sub.add_parser("departments", help="departments").add_subparsers(dest="dep_command", required=True)
+    p = dep.add_parser("add", help="add or rename a department")
+    p.add_argument("code")
+    p.add_argument("name")
+    p.add_argument("--phone")
+    p.set_defaults(handler=_department_add)
+    dep.add_parser("list", help="list departments").set_defaults(handler=_department_list)
+
+    users = sub.add_parser("users", help="agents and staff").add_subparsers(dest="user_command", required=True)
+    p = users.add_parser("add", help="add a user (the password is read from the terminal or standard input)")
+    p.add_argument("username")
+    p.add_argument("display_name")
+    p.add_argument("--role", choices=[r.value for r in Role], default=Role.AGENT.value)
+    p.add_argument("--department")
+    p.add_argument("--extension", help="SIP URI or extension the hotline transfers to")
+    p.set_defaults(handler=_user_add)
+
+
+def _run(coro: Any) -> int:
+    try:
+        return int(asyncio.run(coro) or 0)
+    except StoreError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from tickets.migrate import current_revision, upgrade
+
+    upgrade(settings, args.revision)
+    print(f"database at revision {current_revision(settings)}")
+    return 0
+
+
+def _db_current(_args: argparse.Namespace, settings: Settings) -> int:
+    from tickets.migrate import current_revision
+
+    print(current_revision(settings) or "empty (run: hotline db upgrade)")
+    return 0
+
+
+def parse_calendar(data: Any, source: str) -> list[tuple[dt.date, bool, str]]:
+    """``{holidays: [{date|from+to, name}], workdays: [{date, name}]}`` into calendar rows."""
+    if not isinstance(data, dict) or not set(data) <= {"holidays", "workdays"}:
+        raise ValueError(f"{source}: expected a mapping with 'holidays' and/or 'workdays'")
+    rows: list[tuple[dt.date, bool, str]] = []
+    for key, working in (("holidays", False), ("workdays", True)):
+        for i, entry in enumerate(data.get(key) or []):
+            where = f"{source}: {key}[{i}]"
+            if not isinstance(entry, dict):
+                raise ValueError(f"{where}: expected a mapping with date or from/to")
+            name = str(entry.get("name", ""))
+            try:
+                if "date" in entry:
+                    days = [dt.date.fromisoformat(str(entry["date"]))]
+                else:
+                    start = dt.date.fromisoformat(str(entry["from"]))
+                    end = dt.date.fromisoformat(str(entry["to"]))
+                    if end < start:
+                        raise ValueError(f"{where}: 'to' is before 'from'")
+                    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+            except KeyError as exc:
+                raise ValueError(f"{where}: missing {exc.args[0]!r}") from exc
+            except (TypeError, ValueError) as exc:
+                if str(exc).startswith(where):
+                    raise
+                raise ValueError(f"{where}: expected dates as YYYY-MM-DD ({exc})") from exc
+            rows.extend((day, working, name) for day in days)
+    return rows
+
+
+def _calendar_load(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        rows = parse_calendar(yaml.safe_load(args.file.read_text(encoding="utf-8")), str(args.file))
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> int:
+        from tickets.store import Store
+
+        store = Store(settings)
+        try:
+            count = await store.tickets.load_calendar(rows)
+        finally:
+            await store.close()
+        print(f"loaded {count} calendar days")
+        return 0
+
+    return _run(main())
+
+
+def _department_add(args: argparse.Namespace, settings: Settings) -> int:
+    async def main() -> int:
+        from tickets.store import Store
+
+        store = Store(settings)
+        try:
+            await store.people.add_department(args.code, args.name, args.phone)
+        finally:
+            await store.close()
+        print(f"department {args.code} saved")
+        return 0
+
+    return _run(main())
+
+
+def _department_list(_args: argparse.Namespace, settings: Settings) -> int:
+    async def main() -> int:
+        from tickets.store import Store
+
+        store = Store(settings)
+        try:
+            for d in await store.people.departments():
+                print(f"{d.code}\t{d.name}\t{d.phone or ''}")
+        finally:
+            await store.close()
+        return 0
+
+    return _run(main())
+
+
+def _user_add(args: argparse.Namespace, settings: Settings) -> int:
+    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+
+    async def main() -> int:
+        from tickets.store import Store
+
+        store = Store(settings)
+        try:
+            user = await store.people.add_user(args.username, args.display_name, Role(args.role), password,
+                                               department_code=args.department, extension=args.extension)
+        finally:
+            await store.close()
+        print(f"user {user.username} ({user.role.value}) added with id {user.id}")
+        return 0
+
+    return _run(main())
