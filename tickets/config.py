@@ -142,6 +142,16 @@ class StbSettings:
     rate_limit_per_device_per_min: int = 240
     rate_limit_per_address_per_min: int = 1200
     catalog_max_age_s: int = 300
+    # Added by the STB API (additive): how often a process re-reads a device row and the catalog revision,
+    # where nonces live (memory per process, or a shared Redis), and the notices the TV home page shows.
+    device_cache_s: float = 5.0
+    catalog_check_s: float = 2.0
+    nonce_store: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    notices: tuple[str, ...] = (
+        "96536政务服务热线24小时为您服务，也可以在电视上查询办事指南和工单进度。",
+        "八成以上事项“最多跑一次”，部分事项可网上办理、零跑路。",
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -6,20 +6,26 @@ transactions so that two writers never deadlock on a lock upgrade.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from tickets.config import DatabaseSettings
 
-__all__ = ["Base", "UtcDateTime", "create_engine", "is_sqlite", "session_factory", "sync_url"]
+T = TypeVar("T")
+
+__all__ = ["Base", "Database", "UtcDateTime", "create_engine", "is_sqlite", "session_factory", "sync_url"]
 
 log = logging.getLogger(__name__)
 
@@ -69,23 +75,27 @@ def sync_url(url: str) -> str:
     return u.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 
-def create_engine(settings: DatabaseSettings, *, immediate: bool = True) -> AsyncEngine:
-    """An engine for the configured database. On SQLite, ``immediate`` makes every transaction take the write
-    lock at BEGIN (for the writer engine); a reader engine passes False and reads the WAL snapshot freely."""
+def create_engine(settings: DatabaseSettings, *, reader: bool = False) -> AsyncEngine:
+    """An engine for the configured database. The writer engine (default) takes SQLite's write lock at BEGIN;
+    a ``reader`` engine runs in autocommit mode (each SELECT sees the latest committed WAL snapshot, with no
+    BEGIN/ROLLBACK round trips); it must only read."""
     url = make_url(settings.url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=settings.echo, connect_args={"timeout": settings.busy_timeout_ms / 1000})
-        _configure_sqlite(engine, settings.busy_timeout_ms, immediate)
+        engine = create_async_engine(url, echo=settings.echo, connect_args={"timeout": settings.busy_timeout_ms / 1000},
+                                     **({"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if reader else {}))
+        _configure_sqlite(engine, settings.busy_timeout_ms, writer=not reader)
         return engine
+    extra = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if reader else {}
     return create_async_engine(
-        url, echo=settings.echo, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_pre_ping=True
+        url, echo=settings.echo, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_recycle=1800,
+        **extra,
     )
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, immediate: bool) -> None:
-    sync_engine = engine.sync_engine
+def _configure_sqlite(engine: AsyncEngine | Engine, busy_timeout_ms: int, *, writer: bool) -> None:
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -98,11 +108,79 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, immediate: bool
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    if not writer:
+        return
+
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: concurrent writers queue on busy_timeout instead of
         # failing with "database is locked" when a read transaction tries to upgrade.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Runs the store's synchronous SQLAlchemy code for async callers: ``write(fn)`` gives ``fn`` an ORM
+    Session inside one transaction that commits when ``fn`` returns; ``read(fn)`` gives it an autocommit
+    Connection.
+
+    SQLite: on threads owned by the store (one writer, a few readers) over pysqlite, so that a whole
+    transaction costs one thread hop instead of one per statement; the writer takes the write lock at BEGIN.
+    PostgreSQL: on the async engine (asyncpg) through ``run_sync``."""
+
+    def __init__(self, settings: DatabaseSettings, *, reader_threads: int = 4) -> None:
+        url = make_url(settings.url)
+        self._executors: list[concurrent.futures.ThreadPoolExecutor] = []
+        self._engines: list[Engine] = []
+        self._async_engines: list[AsyncEngine] = []
+        if url.get_backend_name() == "sqlite":
+            args = {"check_same_thread": False, "timeout": settings.busy_timeout_ms / 1000}
+            writer = create_sync_engine(url.set(drivername="sqlite"), connect_args=args, pool_size=1)
+            _configure_sqlite(writer, settings.busy_timeout_ms, writer=True)
+            reader = create_sync_engine(url.set(drivername="sqlite"), connect_args=args, pool_size=reader_threads,
+                                        isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+            _configure_sqlite(reader, settings.busy_timeout_ms, writer=False)
+            self._engines = [writer, reader]
+            self._write_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+            self._read_pool = concurrent.futures.ThreadPoolExecutor(reader_threads, thread_name_prefix="store-reader")
+            self._executors = [self._write_pool, self._read_pool]
+            self._sync_sessions = sessionmaker(writer, expire_on_commit=False)
+            self._sync_reader: Engine | None = reader
+        else:
+            self._sync_reader = None
+            writer_async = create_engine(settings)
+            reader_async = create_engine(settings, reader=True)
+            self._async_engines = [writer_async, reader_async]
+            self._async_sessions = async_sessionmaker(writer_async, expire_on_commit=False)
+            self._async_reader = reader_async
+
+    def _write_sync(self, fn: Callable[[Session], T]) -> T:
+        with self._sync_sessions.begin() as session:
+            return fn(session)
+
+    def _read_sync(self, fn: Callable[[Connection], T]) -> T:
+        assert self._sync_reader is not None
+        with self._sync_reader.connect() as conn:
+            return fn(conn)
+
+    async def write(self, fn: Callable[[Session], T]) -> T:
+        if self._executors:
+            return await asyncio.get_running_loop().run_in_executor(self._write_pool, self._write_sync, fn)
+        async with self._async_sessions.begin() as session:
+            return await session.run_sync(fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        if self._executors:
+            return await asyncio.get_running_loop().run_in_executor(self._read_pool, self._read_sync, fn)
+        async with self._async_reader.connect() as conn:
+            return await conn.run_sync(fn)
+
+    async def close(self) -> None:
+        for executor in self._executors:
+            executor.shutdown(wait=True)
+        for engine in self._engines:
+            engine.dispose()
+        for async_engine in self._async_engines:
+            await async_engine.dispose()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tickets.config import Settings
-from tickets.db import create_engine, is_sqlite, session_factory
+from tickets.db import Database, create_engine, session_factory
 from tickets.enums import CallOutcome
 from tickets.models import CallRecord, Ticket
 from tickets.numbers import mask_phone
@@ -32,13 +32,10 @@ class Store:
 
     def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] = _utcnow) -> None:
         self.settings = settings
-        self.writer: AsyncEngine = create_engine(settings.database, immediate=True)
-        self.reader: AsyncEngine = (
-            create_engine(settings.database, immediate=False) if is_sqlite(settings.database.url) else self.writer
-        )
+        self.writer: AsyncEngine = create_engine(settings.database)
+        self.db = Database(settings.database)
         self.sessions = session_factory(self.writer)
-        self.read_sessions = session_factory(self.reader)
-        self.tickets = TicketService(self.sessions, settings.tickets, readers=self.read_sessions, clock=clock)
+        self.tickets = TicketService(self.db, settings.tickets, clock=clock)
         self.people = People(self.sessions)
         self.catalog = self._open_catalog()
 
@@ -53,8 +50,7 @@ class Store:
 
     async def close(self) -> None:
         await self.writer.dispose()
-        if self.reader is not self.writer:
-            await self.reader.dispose()
+        await self.db.close()
 
     async def save_call_record(self, *, call_id: str, caller: str | None, arrived_at: dt.datetime,
                                answered_at: dt.datetime | None, ended_at: dt.datetime, path: list[str] | tuple[str, ...],

@@ -79,6 +79,6 @@ async def test_passwords_are_argon2_and_checked(store) -> None:  # type: ignore[
     assert (await store.people.authenticate("zj1", "a long passphrase")) == user
     assert await store.people.authenticate("zj1", "wrong password") is None
     assert await store.people.authenticate("nobody", "a long passphrase") is None
-    async with store.read_sessions() as session:
+    async with store.sessions() as session:
         stored = (await session.execute(text("SELECT password_hash FROM users"))).scalar_one()
     assert stored.startswith("$argon2id$")
