@@ -19,7 +19,8 @@ esac
 # Debian packages: the product needs espeak-ng (prompts), sox (audio conversion) and kamailio (SIP front
 # door); the tests add real SIP peers (sipp, baresip), Chromium for the TV pages, PostgreSQL and Redis.
 serve_pkgs=(python3-venv espeak-ng libespeak-ng1 espeak-ng-data sox kamailio)
-test_pkgs=(sip-tester baresip chromium chromium-driver postgresql redis-server procps iproute2)
+test_pkgs=(sip-tester baresip chromium chromium-driver postgresql redis-server procps iproute2 openssl
+           kamailio-tls-modules)
 pkgs=("${serve_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 

@@ -5,7 +5,8 @@ This is the only module that reads configuration files and the environment. Ever
 
 Resolution order for the file: the ``--config`` argument, then ``HOTLINE_CONFIG``, then ``config.yaml`` in the
 working directory. Relative paths in the file are relative to the file's folder. ``HOTLINE_DB_URL`` overrides
-``database.url``; ``HOTLINE_SECRET_KEY`` overrides ``security.secret_key``.
+``database.url``; ``HOTLINE_SECRET_KEY`` overrides ``security.secret_key``; ``HOTLINE_ADMIN_TOKEN`` overrides
+``security.admin_token``. With no secret key set anywhere, one is generated into ``<data_dir>/secret.key``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import secrets
 import types
 import typing
 from collections.abc import Mapping
@@ -131,7 +133,6 @@ class TicketSettings:
     duplicate_window_h: float = 72.0
     query_max_failures: int = 3
     query_lock_minutes: float = 30.0
-    ticket_prefix_digit: int = 1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -346,4 +347,32 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
         raise ConfigError(f"{chosen}: not valid YAML: {exc}") from exc
     if data is not None and not isinstance(data, Mapping):
         raise ConfigError(f"{chosen}: expected a mapping at the top level")
-    return settings_from_mapping(data, chosen.parent, env, source=chosen)
+    settings = settings_from_mapping(data, chosen.parent, env, source=chosen)
+    if not settings.security.secret_key:
+        key = _secret_key_file(settings.paths.data_dir / "secret.key")
+        settings = dataclasses.replace(settings, security=dataclasses.replace(settings.security, secret_key=key))
+    return settings
+
+
+def _secret_key_file(path: Path) -> str:
+    """The secret key kept beside the data (created with 256 random bits, mode 0600, on first start) when neither
+    the file nor HOTLINE_SECRET_KEY sets one."""
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        key = ""
+    except OSError as exc:
+        raise ConfigError(f"security.secret_key: cannot read {path}: {exc}") from exc
+    if key:
+        return key
+    key = secrets.token_hex(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    except OSError as exc:
+        raise ConfigError(f"security.secret_key: cannot create {path}: {exc}") from exc
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return key

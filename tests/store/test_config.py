@@ -61,3 +61,13 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
     bad.write_text("- 1\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="expected a mapping at the top level"):
         load_settings(bad, env={})
+
+
+def test_secret_key_generated_once_into_data_dir(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("paths: {data_dir: data}\n", encoding="utf-8")
+    first = load_settings(cfg, env={})
+    key_file = tmp_path / "data" / "secret.key"
+    assert len(first.security.secret_key) == 64 and key_file.stat().st_mode & 0o777 == 0o600
+    assert load_settings(cfg, env={}).security.secret_key == first.security.secret_key
+    assert load_settings(cfg, env={"HOTLINE_SECRET_KEY": "x" * 40}).security.secret_key == "x" * 40
