@@ -16,7 +16,9 @@ __all__ = ["main"]
 # Modules with a ``register(subparsers)`` function, in the order their commands are listed.
 _COMMAND_MODULES = (
     "ivr.serve_cli",
+    "ivr.prompts_cli",
     "tickets.cli",
+    "tickets.catalog.cli",
     "stb_api.cli",
 )
 
