@@ -1,0 +1,1 @@
+"""Tests of the menus package: the call flow between a scripted channel and in-memory services."""
