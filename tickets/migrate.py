@@ -33,6 +33,9 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
     url = make_url(settings.database.url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    alembic_log = logging.getLogger("alembic")
+    if not alembic_log.isEnabledFor(logging.DEBUG):
+        alembic_log.setLevel(logging.WARNING)  # its INFO lines ("Context impl …") are noise for operators
     command.upgrade(alembic_config(settings.database.url), revision)
 
 

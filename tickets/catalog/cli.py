@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import inspect
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import inspect as inspect_db
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from tqdm import tqdm
 
 from tickets.catalog.errors import CatalogImportError
 from tickets.catalog.exporter import render
 from tickets.catalog.importer import FORMATS, read_file
-from tickets.catalog.models import CATALOG_TABLES
 from tickets.catalog.schema import GuideItem, ImportSummary
 from tickets.catalog.search import SearchMode, parse_query
 from tickets.catalog.service import Catalog
 from tickets.config import Settings
-from tickets.db import Base, create_engine, session_factory
+from tickets.db import create_engine, session_factory
+from tickets.migrate import upgrade
 
 __all__ = ["register"]
 
@@ -47,38 +43,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=_search)
 
 
-def _prepare_schema(settings: Settings) -> bool:
-    """Run the store's migrations when they exist; returns False when the caller must create the tables."""
-    try:
-        migrate = importlib.import_module("tickets.migrate")
-    except ModuleNotFoundError as exc:
-        if exc.name != "tickets.migrate":
-            raise
-        return False
-    result = migrate.upgrade(settings)
-    if inspect.iscoroutine(result):
-        asyncio.run(result)
-    return True
-
-
-async def _create_missing_tables(engine: AsyncEngine, migrated: bool) -> None:
-    # TODO: drop this once tickets.migrate (Alembic) creates the catalog tables; until then create the ones
-    # that are missing (checkfirst), also after a migration that does not know them yet.
-    def create(conn: Any) -> None:
-        missing = [t for t in CATALOG_TABLES if not inspect_db(conn).has_table(t.name)]
-        if missing:
-            if migrated:
-                log.warning("migrations did not create %s; creating them", ", ".join(t.name for t in missing))
-            Base.metadata.create_all(conn, tables=missing)
-
-    async with engine.begin() as conn:
-        await conn.run_sync(create)
-
-
-async def _with_catalog(settings: Settings, migrated: bool, work: Any) -> Any:
+async def _with_catalog(settings: Settings, work: Any) -> Any:
     engine = create_engine(settings.database)
     try:
-        await _create_missing_tables(engine, migrated)
         return await work(Catalog(session_factory(engine)))
     finally:
         await engine.dispose()
@@ -86,8 +53,8 @@ async def _with_catalog(settings: Settings, migrated: bool, work: Any) -> Any:
 
 def _run(settings: Settings, work: Any, command: str) -> tuple[int, Any]:
     try:
-        migrated = _prepare_schema(settings)
-        return 0, asyncio.run(_with_catalog(settings, migrated, work))
+        upgrade(settings)
+        return 0, asyncio.run(_with_catalog(settings, work))
     except (SQLAlchemyError, OSError) as exc:
         log.debug("guides %s failed", command, exc_info=True)
         print(f"hotline guides {command}: database error: {exc}", file=sys.stderr)
