@@ -95,11 +95,8 @@ class StoreServices:
         return Registered(created.ticket.number, created.extraction_code)
 
     async def top_guides(self, limit: int) -> Sequence[GuideFacts]:
-        catalog = self._store.catalog
-        if catalog is None:
-            return []
         facts = []
-        for item in await catalog.top(limit):
+        for item in await self._store.catalog.top(limit):
             facts.append(GuideFacts(
                 code=item.basic_code, name=item.name,
                 materials=tuple(f"{m.name}（{m.form.value}）" for m in item.materials),

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tickets.catalog.service import Catalog
 from tickets.config import Settings
 from tickets.db import Database, create_engine, session_factory
 from tickets.enums import CallOutcome
@@ -37,16 +38,7 @@ class Store:
         self.sessions = session_factory(self.writer)
         self.tickets = TicketService(self.db, settings.tickets, clock=clock)
         self.people = People(self.sessions)
-        self.catalog = self._open_catalog()
-
-    def _open_catalog(self) -> object | None:
-        try:
-            from tickets.catalog.service import Catalog
-        except ModuleNotFoundError as exc:  # pragma: no cover - only while the catalog package is absent
-            if exc.name is not None and exc.name.startswith("tickets.catalog"):
-                return None
-            raise
-        return Catalog(self.sessions)
+        self.catalog = Catalog(self.sessions)
 
     async def close(self) -> None:
         await self.writer.dispose()

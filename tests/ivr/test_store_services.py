@@ -61,3 +61,14 @@ async def test_call_record_is_masked(store, tmp_path: Path) -> None:  # type: ig
     async with store.sessions() as session:
         row = (await session.execute(text("SELECT caller_masked, path, outcome, worker FROM call_records"))).one()
     assert tuple(row) == ("138****5678", '["main", "progress"]', "self_served", "w0")
+
+
+async def test_top_guides_from_the_sample_catalog(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import PROJECT_ROOT
+    from tickets.catalog.importer import read_file
+
+    await store.catalog.import_items(read_file(PROJECT_ROOT / "tickets" / "data" / "guides.yaml"))
+    guides = await StoreServices(store, recordings_dir=tmp_path).top_guides(5)
+    assert len(guides) == 5
+    assert all(g.name and g.place and g.hours and g.materials for g in guides)
+    assert all("（" in m for m in guides[0].materials)
