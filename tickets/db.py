@@ -125,7 +125,8 @@ class Database:
 
     SQLite: on threads owned by the store (one writer, a few readers) over pysqlite, so that a whole
     transaction costs one thread hop instead of one per statement; the writer takes the write lock at BEGIN.
-    PostgreSQL: on the async engine (asyncpg) through ``run_sync``."""
+    PostgreSQL: reads likewise on reader threads (psycopg2, autocommit); writes on the async engine (asyncpg)
+    through ``run_sync``, where many transactions may run at once."""
 
     def __init__(self, settings: DatabaseSettings, *, reader_threads: int = 4) -> None:
         url = make_url(settings.url)
@@ -140,18 +141,24 @@ class Database:
                                         isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
             _configure_sqlite(reader, settings.busy_timeout_ms, writer=False)
             self._engines = [writer, reader]
-            self._write_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+            self._write_pool: concurrent.futures.ThreadPoolExecutor | None = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="store-writer")
             self._read_pool = concurrent.futures.ThreadPoolExecutor(reader_threads, thread_name_prefix="store-reader")
             self._executors = [self._write_pool, self._read_pool]
             self._sync_sessions = sessionmaker(writer, expire_on_commit=False)
             self._sync_reader: Engine | None = reader
         else:
-            self._sync_reader = None
+            # Reads: psycopg2 on the reader threads (one thread hop per look-up); writes: asyncpg via run_sync.
+            reader = create_sync_engine(sync_url(settings.url), isolation_level="AUTOCOMMIT", pool_size=reader_threads,
+                                        pool_reset_on_return=None, pool_recycle=1800)
+            self._engines = [reader]
+            self._sync_reader = reader
+            self._read_pool = concurrent.futures.ThreadPoolExecutor(reader_threads, thread_name_prefix="store-reader")
+            self._executors = [self._read_pool]
             writer_async = create_engine(settings)
-            reader_async = create_engine(settings, reader=True)
-            self._async_engines = [writer_async, reader_async]
+            self._async_engines = [writer_async]
             self._async_sessions = async_sessionmaker(writer_async, expire_on_commit=False)
-            self._async_reader = reader_async
+            self._write_pool = None
 
     def _write_sync(self, fn: Callable[[Session], T]) -> T:
         with self._sync_sessions.begin() as session:
@@ -163,16 +170,13 @@ class Database:
             return fn(conn)
 
     async def write(self, fn: Callable[[Session], T]) -> T:
-        if self._executors:
+        if self._write_pool is not None:
             return await asyncio.get_running_loop().run_in_executor(self._write_pool, self._write_sync, fn)
         async with self._async_sessions.begin() as session:
             return await session.run_sync(fn)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        if self._executors:
-            return await asyncio.get_running_loop().run_in_executor(self._read_pool, self._read_sync, fn)
-        async with self._async_reader.connect() as conn:
-            return await conn.run_sync(fn)
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, self._read_sync, fn)
 
     async def close(self) -> None:
         for executor in self._executors:

@@ -7,9 +7,10 @@ on PostgreSQL through ``AsyncConnection.run_sync``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -17,14 +18,15 @@ from tickets.models import Department, Ticket, TicketEvent, ticket_assisting
 from tickets.numbers import mask_phone
 from tickets.views import EventView, PublicProgress, TicketView
 
-__all__ = ["LEAD", "events", "progress", "row_view", "views"]
+__all__ = ["LEAD", "events", "progress", "row_view", "view_by_id", "view_by_number", "views"]
 
 LEAD = Department.__table__.alias("lead")
-MERGED = Ticket.__table__.alias("merged")
-DUP = Ticket.__table__.alias("dup")
 
 
-def row_view(r: Any, assisting: tuple[str, ...]) -> TicketView:
+def row_view(r: Any, assisting: tuple[str, ...], numbers: Mapping[int, str] | None = None) -> TicketView:
+    """A view from a ticket row with its lead department; ``numbers`` maps the ids of merged-into and
+    duplicate-of tickets to their numbers (looked up only when a row has them)."""
+    numbers = numbers or {}
     return TicketView(
         number=r["number"], channel=r["channel"], kind=r["kind"], category=r["category"], status=r["status"],
         content=r["content"], town_code=r["town_code"], village_code=r["village_code"], address=r["address"],
@@ -34,24 +36,71 @@ def row_view(r: Any, assisting: tuple[str, ...]) -> TicketView:
         owner_agent_id=r["owner_agent_id"], escalated=r["escalated"], escalation_reason=r["escalation_reason"],
         needs_callback=r["needs_callback"], deadline=r["deadline"], satisfaction=r["satisfaction"],
         created_at=r["created_at"], updated_at=r["updated_at"], dispatched_at=r["dispatched_at"],
-        resolved_at=r["resolved_at"], reply=r["reply"], merged_into=r["merged_number"],
-        probable_duplicate_of=r["dup_number"],
+        resolved_at=r["resolved_at"], reply=r["reply"], merged_into=numbers.get(r["merged_into_id"]),
+        probable_duplicate_of=numbers.get(r["probable_duplicate_of_id"]),
     )
 
+
+_NUMBERS = select(Ticket.__table__.c.id, Ticket.__table__.c.number).where(
+    Ticket.__table__.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def _linked_numbers(conn: Connection | Session, rows: Sequence[Any]) -> dict[int, str]:
+    """Numbers of the tickets these rows were merged into or duplicate: one query, and only when needed."""
+    ids = {r[k] for r in rows for k in ("merged_into_id", "probable_duplicate_of_id") if r[k] is not None}
+    if not ids:
+        return {}
+    return {i: n for i, n in conn.execute(_NUMBERS, {"ids": sorted(ids)})}
+
+
+
+def _base() -> Any:
+    t = Ticket.__table__
+    return (
+        select(t, LEAD.c.name.label("lead_name"), LEAD.c.code.label("lead_code"))
+        .select_from(t.outerjoin(LEAD, LEAD.c.id == t.c.lead_department_id))
+    )
+
+
+# Statements for the hot look-ups are built once; only their parameters change per call.
+_BY_NUMBER = _base().where(Ticket.__table__.c.number == bindparam("number"))
+_BY_ID = _base().where(Ticket.__table__.c.id == bindparam("ticket_id"))
+_ASSISTING_ONE = (
+    select(Department.__table__.c.name)
+    .join(ticket_assisting, ticket_assisting.c.department_id == Department.__table__.c.id)
+    .where(ticket_assisting.c.ticket_id == bindparam("ticket_id"))
+    .order_by(Department.__table__.c.code)
+)
+_EVENT_COLUMNS = TicketEvent.__table__.c
+_EVENTS = (select(_EVENT_COLUMNS.at, _EVENT_COLUMNS.actor, _EVENT_COLUMNS.action, _EVENT_COLUMNS.from_status,
+                  _EVENT_COLUMNS.to_status, _EVENT_COLUMNS.note, _EVENT_COLUMNS.public)
+           .where(_EVENT_COLUMNS.ticket_id == bindparam("ticket_id")).order_by(_EVENT_COLUMNS.id))
+_PUBLIC_EVENTS = _EVENTS.where(_EVENT_COLUMNS.public.is_(True))
+
+
+def _one(conn: Connection | Session, stmt: Any, params: dict[str, Any]) -> TicketView | None:
+    row = conn.execute(stmt, params).mappings().first()
+    if row is None:
+        return None
+    assisting = tuple(conn.execute(_ASSISTING_ONE, {"ticket_id": row["id"]}).scalars())
+    return row_view(row, assisting, _linked_numbers(conn, [row]))
+
+
+def view_by_number(conn: Connection | Session, number: str) -> TicketView | None:
+    return _one(conn, _BY_NUMBER, {"number": number})
+
+
+def view_by_id(conn: Connection | Session, ticket_id: int) -> TicketView:
+    view = _one(conn, _BY_ID, {"ticket_id": ticket_id})
+    assert view is not None, ticket_id
+    return view
 
 
 def views(conn: Connection | Session, *where: Any, order_newest: bool = False, limit: int | None = None,
           offset: int = 0) -> list[TicketView]:
     """Tickets as views with one query, plus one for the assisting departments of those found."""
     t = Ticket.__table__
-    stmt = (
-        select(t, LEAD.c.name.label("lead_name"), LEAD.c.code.label("lead_code"),
-               MERGED.c.number.label("merged_number"), DUP.c.number.label("dup_number"))
-        .select_from(t.outerjoin(LEAD, LEAD.c.id == t.c.lead_department_id)
-                     .outerjoin(MERGED, MERGED.c.id == t.c.merged_into_id)
-                     .outerjoin(DUP, DUP.c.id == t.c.probable_duplicate_of_id))
-        .where(*where)
-    )
+    stmt = _base().where(*where)
     if order_newest:
         stmt = stmt.order_by(t.c.created_at.desc(), t.c.id.desc())
     if limit is not None:
@@ -66,20 +115,17 @@ def views(conn: Connection | Session, *where: Any, order_newest: bool = False, l
         .where(a.c.ticket_id.in_([r["id"] for r in rows])).order_by(d.c.code)
     ):
         assisting.setdefault(ticket_id, []).append(name)
-    return [row_view(r, tuple(assisting.get(r["id"], ()))) for r in rows]
+    numbers = _linked_numbers(conn, rows)
+    return [row_view(r, tuple(assisting.get(r["id"], ())), numbers) for r in rows]
 
 
 def events(conn: Connection | Session, ticket_id: int, public_only: bool) -> list[EventView]:
-    e = TicketEvent.__table__
-    stmt = (select(e.c.at, e.c.actor, e.c.action, e.c.from_status, e.c.to_status, e.c.note, e.c.public)
-            .where(e.c.ticket_id == ticket_id).order_by(e.c.id))
-    if public_only:
-        stmt = stmt.where(e.c.public.is_(True))
-    return [EventView(*row) for row in conn.execute(stmt)]
+    return [EventView(*row) for row in conn.execute(_PUBLIC_EVENTS if public_only else _EVENTS,
+                                                    {"ticket_id": ticket_id})]
 
 
 def progress(conn: Connection | Session, ticket_id: int) -> PublicProgress:
-    v = views(conn, Ticket.__table__.c.id == ticket_id)[0]
+    v = view_by_id(conn, ticket_id)
     return PublicProgress(
         number=v.number, kind=v.kind, status=v.status, department=v.lead_department, created_at=v.created_at,
         dispatched_at=v.dispatched_at, deadline=v.deadline, resolved_at=v.resolved_at, reply=v.reply,

@@ -9,7 +9,7 @@ import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -58,6 +58,27 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 }
 
 SATISFIED, BASICALLY_SATISFIED, UNSATISFIED = 1, 2, 3
+
+
+def _next_serial_stmt(insert: Any) -> Any:
+    seq = TicketSequence.__table__
+    stmt = insert(seq).values(day=bindparam("day"), last=1)
+    return stmt.on_conflict_do_update(index_elements=["day"], set_={"last": seq.c.last + 1}).returning(seq.c.last)
+
+
+# Statements of the intake path, built once (per dialect where they differ); only parameters change per call.
+_NEXT_SERIAL = {"sqlite": _next_serial_stmt(sqlite.insert), "postgresql": _next_serial_stmt(postgresql.insert)}
+_T = Ticket.__table__
+_DUPLICATE = (
+    select(_T.c.id, _T.c.number)
+    .where(_T.c.caller_phone == bindparam("phone"), _T.c.category == bindparam("category"),
+           _T.c.created_at >= bindparam("since", type_=_T.c.created_at.type),
+           _T.c.status.not_in([Status.MERGED, Status.CLOSED]))
+    .order_by(_T.c.created_at.desc(), _T.c.id.desc())
+    .limit(1)
+)
+_INSERT_TICKET = insert(_T).returning(_T.c.id)
+_INSERT_EVENT = insert(TicketEvent.__table__)
 
 
 def _utcnow() -> dt.datetime:
@@ -109,11 +130,8 @@ class TicketService:
 
     @staticmethod
     def _next_serial(session: Session, day: str) -> int:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(TicketSequence).values(day=day, last=1)
-        stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": TicketSequence.last + 1})
-        serial = session.execute(stmt.returning(TicketSequence.last)).scalar_one()
+        stmt = _NEXT_SERIAL[session.get_bind().dialect.name]
+        serial = session.execute(stmt, {"day": day}).scalar_one()
         if serial > MAX_SERIAL:
             raise StoreError(f"more than {MAX_SERIAL} tickets on {day}")
         return int(serial)
@@ -131,7 +149,7 @@ class TicketService:
     @staticmethod
     def _view_of(session: Session, ticket_id: int) -> TicketView:
         session.flush()
-        return reads.views(session, Ticket.__table__.c.id == ticket_id)[0]
+        return reads.view_by_id(session, ticket_id)
 
     # ----------------------------------------------------------------- intake
     async def create(self, new: NewTicket, actor: Actor) -> Created:
@@ -141,7 +159,6 @@ class TicketService:
         calendar = await self.calendar()
         code = new_extraction_code()
         salt, code_hash = hash_extraction_code(code)
-        t, e = Ticket.__table__, TicketEvent.__table__
         def tx(session: Session):  # noqa: ANN202  (runs on the store's writer)
             serial = self._next_serial(session, f"{today:%y%m%d}")
             duplicate = self._find_duplicate(session, new, now)
@@ -156,8 +173,8 @@ class TicketService:
                 deadline=calendar.add_working_days(today, new.kind.time_limit_working_days),
                 created_at=now, updated_at=now, probable_duplicate_of_id=duplicate[0] if duplicate else None,
             )
-            ticket_id = (session.execute(insert(t).values(values).returning(t.c.id))).scalar_one()
-            session.execute(insert(e).values(
+            ticket_id = session.execute(_INSERT_TICKET, values).scalar_one()
+            session.execute(_INSERT_EVENT, dict(
                 ticket_id=ticket_id, at=now, actor=actor.label, actor_id=actor.user_id, action="created",
                 from_status=None, to_status=Status.REGISTERED, note=f"{new.channel.value} {new.kind.label_zh}",
                 public=True))
@@ -165,9 +182,9 @@ class TicketService:
 
         values, ticket_id, duplicate = await self._db.write(tx)
         view = reads.row_view(
-            {**values, "id": ticket_id, "lead_name": None, "lead_code": None, "merged_number": None,
-             "dup_number": duplicate[1] if duplicate else None, "owner_agent_id": None, "satisfaction": None,
-             "dispatched_at": None, "resolved_at": None, "reply": None}, ())
+            {**values, "id": ticket_id, "lead_name": None, "lead_code": None, "merged_into_id": None,
+             "owner_agent_id": None, "satisfaction": None, "dispatched_at": None, "resolved_at": None,
+             "reply": None}, (), {duplicate[0]: duplicate[1]} if duplicate else None)
         log.info("ticket %s created via %s for %s", view.number, new.channel.value, view.caller_masked)
         return Created(ticket=view, extraction_code=code)
 
@@ -176,23 +193,16 @@ class TicketService:
         if not new.caller_phone:
             return None
         since = now - dt.timedelta(hours=self._settings.duplicate_window_h)
-        t = Ticket.__table__
-        stmt = (
-            select(t.c.id, t.c.number)
-            .where(t.c.caller_phone == new.caller_phone, t.c.category == new.category, t.c.created_at >= since,
-                   t.c.status.not_in([Status.MERGED, Status.CLOSED]))
-            .order_by(t.c.created_at.desc(), t.c.id.desc())
-            .limit(1)
-        )
-        row = session.execute(stmt).first()
+        row = session.execute(_DUPLICATE, {"phone": new.caller_phone, "category": new.category, "since": since}
+                              ).first()
         return (row[0], row[1]) if row else None
 
     # ----------------------------------------------------------------- reads
     async def get(self, number: str) -> TicketView:
-        views = await self._db.read(lambda conn: reads.views(conn, Ticket.__table__.c.number == number))
-        if not views:
+        view = await self._db.read(lambda conn: reads.view_by_number(conn, number))
+        if view is None:
             raise TicketNotFound(number)
-        return views[0]
+        return view
 
     async def events(self, number: str, *, public_only: bool = False) -> list[EventView]:
         def read(conn: Connection) -> list[EventView]:

@@ -55,9 +55,15 @@ async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
 
 
 async def bare(size: int) -> None:
-    body = json.dumps({"pad": "x" * max(size - 10, 0)}).encode()
+    """``GET|POST /<n>`` answers n bytes of JSON (``/`` answers ``size``): the same-size baseline."""
+    bodies: dict[int, bytes] = {}
 
     async def handler(request: web.Request) -> web.Response:
+        tail = request.match_info["tail"]
+        n = int(tail) if tail.isdigit() else size
+        body = bodies.get(n)
+        if body is None:
+            body = bodies[n] = json.dumps({"pad": "x" * max(n - 11, 0)}).encode()
         return web.Response(body=body, content_type="application/json")
 
     app = web.Application()
@@ -69,10 +75,8 @@ async def bare(size: int) -> None:
 
 
 async def stb(data: Path, rate_limit: int, items: int) -> None:
-    import tickets.all_models  # noqa: F401
     from stb_api.app import create_app
     from tickets.catalog.importer import read_file
-    from tickets.db import Base
     from tickets.enums import Channel, Kind
     from tickets.migrate import upgrade
     from tickets.store import Store
@@ -86,8 +90,6 @@ async def stb(data: Path, rate_limit: int, items: int) -> None:
     }, ROOT, env={})
     await asyncio.to_thread(upgrade, settings)
     store = Store(settings)
-    async with store.writer.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
     sample = read_file(SAMPLE)
     catalog = list(sample)
     for n in range(items - len(sample)):
