@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from ivr.channel import CallerId
 from tickets.config import Trunk
+from tickets.numbers import mask_phone
 
 __all__ = [
     "SipHeaders",
@@ -88,9 +89,14 @@ def parse_source_host(src_address: str) -> str:
     return src_address.rsplit(":", 1)[0] if src_address.count(":") == 1 else src_address
 
 
-def caller_id(message: str, src_address: str, trunks: Sequence[Trunk]) -> CallerId:
+def caller_id(message: str, src_address: str, trunks: Sequence[Trunk], *,
+              front_door_hosts: Sequence[str] = ()) -> CallerId:
     """P-Asserted-Identity when the INVITE came from a trunk that asserts identities, else the From user
-    (untrusted). A number that is not all digits is reported as None."""
+    (untrusted). A number that is not all digits is reported as None.
+
+    Behind Kamailio (``front_door_hosts`` names its addresses) the packet's source is the front door, which has
+    already removed P-Asserted-Identity from every source that is not a trunk trusted for identity: an INVITE
+    from the front door is trusted when it carries the header; one from anywhere else never is."""
     try:
         headers = SipHeaders.parse(message)
     except ValueError:
@@ -99,9 +105,12 @@ def caller_id(message: str, src_address: str, trunks: Sequence[Trunk]) -> Caller
     trusted_source = False
     try:
         address = ipaddress.ip_address(host)
-        trusted_source = any(
-            t.trusts_identity and address in ipaddress.ip_network(t.network, strict=False) for t in trunks
-        )
+        if front_door_hosts:
+            trusted_source = any(address == ipaddress.ip_address(h) for h in front_door_hosts)
+        else:
+            trusted_source = any(
+                t.trusts_identity and address in ipaddress.ip_network(t.network, strict=False) for t in trunks
+            )
     except ValueError:
         trusted_source = False
     if trusted_source:
@@ -113,11 +122,5 @@ def caller_id(message: str, src_address: str, trunks: Sequence[Trunk]) -> Caller
 
 
 def mask_number(number: str | None) -> str:
-    """138****5678 style: keep the first 3 and last 4 characters of numbers longer than 7."""
-    if not number:
-        return "anonymous"
-    if len(number) <= 4:
-        return "*" * len(number)
-    if len(number) <= 7:
-        return number[:1] + "*" * (len(number) - 3) + number[-2:]
-    return number[:3] + "*" * (len(number) - 7) + number[-4:]
+    """A number as logs may show it (138****5678), or ``anonymous``."""
+    return mask_phone(number) or "anonymous"

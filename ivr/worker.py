@@ -137,6 +137,9 @@ class Worker:
             self.listen = Listen(sip.worker_host, sip.worker_base_port + index,
                                  sip.tls.port + index if sip.tls.enabled else None)
         self.rtp_port = sip.rtp_port_start + index * sip.rtp_ports_per_worker
+        # Behind Kamailio, INVITEs come from the front door on this host, which vets P-Asserted-Identity.
+        self._front_door_hosts: tuple[str, ...] = () if public else tuple(
+            dict.fromkeys(h for h in ("127.0.0.1", sip.worker_host, sip.host) if h not in ("0.0.0.0", "::")))
         self.capacity = 0
         self.library_cap = 0
         self.calls: dict[str, PjCall] = {}
@@ -352,7 +355,7 @@ class Worker:
             self._refuse(sip, 503, "Service Unavailable", self.settings.sip.retry_after_s)
             return
         call_id = f"w{self.index}-{next(self._seq)}-{uuid.uuid4().hex[:6]}"
-        caller = caller_id(message, source, self.settings.sip.trunks)
+        caller = caller_id(message, source, self.settings.sip.trunks, front_door_hosts=self._front_door_hosts)
         call = PjCall(call_id=call_id, sip=sip, caller=caller, port=ports.acquire(), prompts=self._prompts,
                       place_call=self._place_call, transfer_mode=self.settings.agents.transfer_mode,
                       recogniser=self.recogniser)

@@ -70,9 +70,9 @@ def test_caller_id_trusts_pai_only_from_trusted_trunks() -> None:
 
 def test_mask_number() -> None:
     assert mask_number("13812345678") == "138****5678"
-    assert mask_number("+8613812345678") == "+86*******5678"
+    assert mask_number("+8613812345678") == "138****5678"
     assert mask_number(None) == "anonymous"
-    assert "2345" not in mask_number("12345")
+    assert "123" not in mask_number("12345")
 
 
 def test_answer_capacity_keeps_a_slot_and_honours_the_setting() -> None:
@@ -143,3 +143,13 @@ async def test_digit_buffer_orders_and_wakes() -> None:
     buf.push("2")
     buf.unshift("0")
     assert [buf.pop(), buf.pop(), buf.pop(), buf.pop()] == ["0", "1", "2", None]
+
+
+def test_caller_id_behind_the_front_door_trusts_only_kamailio() -> None:
+    front = ("127.0.0.1",)
+    via_kamailio = caller_id(INVITE, "127.0.0.1:5060", TRUNKS, front_door_hosts=front)
+    assert (via_kamailio.number, via_kamailio.trusted) == ("+8613812345678", True)
+    direct = caller_id(INVITE, "10.1.2.3:5060", TRUNKS, front_door_hosts=front)
+    assert (direct.number, direct.trusted) == ("13900001111", False)
+    stripped = INVITE.replace("P-Asserted-Identity", "X-Other")
+    assert caller_id(stripped, "127.0.0.1:5060", TRUNKS, front_door_hosts=front).trusted is False
