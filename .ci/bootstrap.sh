@@ -20,7 +20,7 @@ esac
 # door); the tests add real SIP peers (sipp, baresip), Chromium for the TV pages, PostgreSQL and Redis.
 serve_pkgs=(python3-venv espeak-ng libespeak-ng1 espeak-ng-data sox kamailio)
 test_pkgs=(sip-tester baresip chromium chromium-driver postgresql redis-server procps iproute2 openssl
-           kamailio-tls-modules)
+           kamailio-tls-modules wrk fonts-wqy-microhei)
 pkgs=("${serve_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 

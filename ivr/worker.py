@@ -8,7 +8,8 @@ Command line::
   ``sip.tls.port + N`` when ``sip.tls.enabled``), or with ``--public`` on ``sip.host:sip.port`` (``sip.tls.port``)
   — the mode used when Kamailio is absent. RTP ports ``rtp_port_start + N*rtp_ports_per_worker`` onwards,
   ``rtp_ports_per_worker`` of them. SDP and Contact carry ``sip.public_address``.
-* ``--demo`` answers with a demo flow (prompt, digits read back, a recording) instead of :func:`build_handler`.
+* ``--demo`` answers with a demo flow (prompt, digits read back, a recording) instead of the production call flow
+  (:mod:`ivr.wiring`: store, prompts and :mod:`menus`).
 
 Readiness protocol (for ``ivr.supervisor``):
 
@@ -68,7 +69,7 @@ from ivr.pjcall import AgentLeg, CallState, PjCall, Recogniser, SipCall, guarded
 from ivr.sipmsg import caller_id, mask_number
 from tickets.config import ConfigError, Settings, load_settings
 
-__all__ = ["CallHandler", "Worker", "WorkerError", "build_handler", "main", "protocol_stdout"]
+__all__ = ["CallHandler", "Worker", "WorkerError", "main", "protocol_stdout"]
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +81,6 @@ _CODEC_IDS = {"PCMA": "PCMA/8000", "PCMU": "PCMU/8000", "G722": "G722/16000"}
 
 class WorkerError(Exception):
     """The worker cannot start or run."""
-
-
-def build_handler(settings: Settings) -> CallHandler:
-    """The production call handler. The lead wires ``menus.flow.FlowRunner(...).run`` in here; until then the
-    demo flow answers."""
-    from ivr.demo import demo_handler  # noqa: PLC0415 - replaced by the real flow
-
-    return demo_handler(settings)
 
 
 class _LogWriter(pj.LogWriter):
@@ -477,6 +470,19 @@ def protocol_stdout() -> TextIO:
     return ready_out
 
 
+async def _amain_production(settings: Settings, args: argparse.Namespace, ready_out: TextIO) -> None:
+    """Open the store, prompts and call flow (:mod:`ivr.wiring`), then serve calls with them."""
+    from ivr.wiring import open_hotline  # noqa: PLC0415 - the demo and the tests run without the store
+
+    hotline = await open_hotline(settings, worker=f"worker-{args.index}")
+    try:
+        worker = Worker(settings, args.index, hotline.handle, public=args.public, reload=hotline.reload,
+                        verbose=args.verbose, ready_out=ready_out)
+        await _amain(worker)
+    finally:
+        await hotline.close()
+
+
 def main(argv: list[str] | None = None, handler: CallHandler | None = None) -> int:
     args = _parse_args(argv)
     ready_out = protocol_stdout()
@@ -487,11 +493,25 @@ def main(argv: list[str] | None = None, handler: CallHandler | None = None) -> i
         return 2
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else settings.logging.level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if handler is None and not args.demo:
+        from menus.schema import MenuError  # noqa: PLC0415
+        from tickets.district import DistrictError  # noqa: PLC0415
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+        from tickets.errors import StoreError  # noqa: PLC0415
+
+        try:
+            asyncio.run(_amain_production(settings, args, ready_out))
+        except (WorkerError, MenuError, DistrictError, StoreError, SQLAlchemyError, OSError) as exc:
+            print(f"FAILED {exc}", file=ready_out, flush=True)
+            log.error("worker %d failed: %s", args.index, exc, exc_info=True)
+            return 1
+        return 0
     if handler is None:
         from ivr.demo import DemoError, demo_handler  # noqa: PLC0415 - only the demo needs it
 
         try:
-            handler = demo_handler(settings) if args.demo else build_handler(settings)
+            handler = demo_handler(settings)
         except DemoError as exc:
             print(f"FAILED {exc}", file=ready_out, flush=True)
             return 1
