@@ -450,14 +450,17 @@ class Supervisor:
                  len(self.workers))
 
     async def _migrate(self) -> None:
-        try:
-            from tickets.migrate import upgrade  # noqa: PLC0415 - optional while tickets/ is being written
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("tickets.migrate",):
-                raise
-            LOG.warning("TODO: tickets.migrate is missing; the database schema was not upgraded")
-            return
+        """Bring the schema up to date and, on an empty store, load the shipped first-start data."""
+        from tickets.migrate import upgrade  # noqa: PLC0415 - keeps the supervisor's imports light for tests
+        from tickets.seed import seed_empty  # noqa: PLC0415
+        from tickets.store import Store  # noqa: PLC0415
+
         await asyncio.to_thread(upgrade, self.settings)
+        store = Store(self.settings)
+        try:
+            await seed_empty(self.settings, store)
+        finally:
+            await store.close()
         LOG.info("database schema is up to date")
 
     async def shutdown(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import getpass
 import sys
 from pathlib import Path
@@ -15,8 +14,9 @@ import yaml
 from tickets.config import Settings
 from tickets.enums import Role
 from tickets.errors import StoreError
+from tickets.workdays import parse_calendar
 
-__all__ = ["parse_calendar", "register"]
+__all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("revision", nargs="?", default="head")
     p.set_defaults(handler=_db_upgrade)
     db.add_parser("current", help="print the database's schema revision").set_defaults(handler=_db_current)
+    db.add_parser("seed", help="load departments, the sample catalog and holiday calendars into empty tables"
+                  ).set_defaults(handler=_db_seed)
 
     cal = sub.add_parser("calendar", help="working-day calendar").add_subparsers(dest="cal_command", required=True)
     p = cal.add_parser("load", help="load holidays and adjusted working days from a YAML file")
@@ -65,41 +67,31 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _db_seed(_args: argparse.Namespace, settings: Settings) -> int:
+    from tickets.migrate import upgrade
+    from tickets.seed import seed_empty
+
+    upgrade(settings)
+
+    async def main() -> int:
+        from tickets.store import Store
+
+        store = Store(settings)
+        try:
+            seeded = await seed_empty(settings, store)
+        finally:
+            await store.close()
+        print(f"seeded {seeded.departments} departments, {seeded.guides} guides, {seeded.calendar_days} calendar days")
+        return 0
+
+    return _run(main())
+
+
 def _db_current(_args: argparse.Namespace, settings: Settings) -> int:
     from tickets.migrate import current_revision
 
     print(current_revision(settings) or "empty (run: hotline db upgrade)")
     return 0
-
-
-def parse_calendar(data: Any, source: str) -> list[tuple[dt.date, bool, str]]:
-    """``{holidays: [{date|from+to, name}], workdays: [{date, name}]}`` into calendar rows."""
-    if not isinstance(data, dict) or not set(data) <= {"holidays", "workdays"}:
-        raise ValueError(f"{source}: expected a mapping with 'holidays' and/or 'workdays'")
-    rows: list[tuple[dt.date, bool, str]] = []
-    for key, working in (("holidays", False), ("workdays", True)):
-        for i, entry in enumerate(data.get(key) or []):
-            where = f"{source}: {key}[{i}]"
-            if not isinstance(entry, dict):
-                raise ValueError(f"{where}: expected a mapping with date or from/to")
-            name = str(entry.get("name", ""))
-            try:
-                if "date" in entry:
-                    days = [dt.date.fromisoformat(str(entry["date"]))]
-                else:
-                    start = dt.date.fromisoformat(str(entry["from"]))
-                    end = dt.date.fromisoformat(str(entry["to"]))
-                    if end < start:
-                        raise ValueError(f"{where}: 'to' is before 'from'")
-                    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
-            except KeyError as exc:
-                raise ValueError(f"{where}: missing {exc.args[0]!r}") from exc
-            except (TypeError, ValueError) as exc:
-                if str(exc).startswith(where):
-                    raise
-                raise ValueError(f"{where}: expected dates as YYYY-MM-DD ({exc})") from exc
-            rows.extend((day, working, name) for day in days)
-    return rows
 
 
 def _calendar_load(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["WorkCalendar"]
+__all__ = ["WorkCalendar", "parse_calendar"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -45,3 +46,33 @@ class WorkCalendar:
             if self.is_working(day):
                 count += 1
         return count
+
+
+def parse_calendar(data: Any, source: str) -> list[tuple[dt.date, bool, str]]:
+    """``{holidays: [{date|from+to, name}], workdays: [{date, name}]}`` into calendar rows."""
+    if not isinstance(data, dict) or not set(data) <= {"holidays", "workdays"}:
+        raise ValueError(f"{source}: expected a mapping with 'holidays' and/or 'workdays'")
+    rows: list[tuple[dt.date, bool, str]] = []
+    for key, working in (("holidays", False), ("workdays", True)):
+        for i, entry in enumerate(data.get(key) or []):
+            where = f"{source}: {key}[{i}]"
+            if not isinstance(entry, dict):
+                raise ValueError(f"{where}: expected a mapping with date or from/to")
+            name = str(entry.get("name", ""))
+            try:
+                if "date" in entry:
+                    days = [dt.date.fromisoformat(str(entry["date"]))]
+                else:
+                    start = dt.date.fromisoformat(str(entry["from"]))
+                    end = dt.date.fromisoformat(str(entry["to"]))
+                    if end < start:
+                        raise ValueError(f"{where}: 'to' is before 'from'")
+                    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+            except KeyError as exc:
+                raise ValueError(f"{where}: missing {exc.args[0]!r}") from exc
+            except (TypeError, ValueError) as exc:
+                if str(exc).startswith(where):
+                    raise
+                raise ValueError(f"{where}: expected dates as YYYY-MM-DD ({exc})") from exc
+            rows.extend((day, working, name) for day in days)
+    return rows

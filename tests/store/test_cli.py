@@ -11,7 +11,7 @@ import yaml
 
 from ivr.cli import main
 from tests import pgutil
-from tickets.cli import parse_calendar
+from tickets.workdays import parse_calendar
 from tickets.migrate import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
