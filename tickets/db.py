@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from tickets.config import DatabaseSettings
+from tickets.fastpg import FastReads
 
 T = TypeVar("T")
 
@@ -130,6 +131,7 @@ class Database:
 
     def __init__(self, settings: DatabaseSettings, *, reader_threads: int = 4) -> None:
         url = make_url(settings.url)
+        self.fast: FastReads | None = None  # PostgreSQL: hot look-ups on asyncpg (tickets.fastpg)
         self._executors: list[concurrent.futures.ThreadPoolExecutor] = []
         self._engines: list[Engine] = []
         self._async_engines: list[AsyncEngine] = []
@@ -159,6 +161,7 @@ class Database:
             self._async_engines = [writer_async]
             self._async_sessions = async_sessionmaker(writer_async, expire_on_commit=False)
             self._write_pool = None
+            self.fast = FastReads(settings.url, pool_size=settings.pool_size)
 
     def _write_sync(self, fn: Callable[[Session], T]) -> T:
         with self._sync_sessions.begin() as session:
@@ -179,6 +182,8 @@ class Database:
         return await asyncio.get_running_loop().run_in_executor(self._read_pool, self._read_sync, fn)
 
     async def close(self) -> None:
+        if self.fast is not None:
+            await self.fast.close()
         for executor in self._executors:
             executor.shutdown(wait=True)
         for engine in self._engines:

@@ -14,11 +14,16 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from tickets.models import Department, Ticket, TicketEvent, ticket_assisting
+from tickets.enums import Channel, Kind, Status
+from tickets.models import Department, QueryGuard, Ticket, TicketEvent, ticket_assisting
+from tickets.fastpg import FastConnection, FastReads
 from tickets.numbers import mask_phone
 from tickets.views import EventView, PublicProgress, TicketView
 
-__all__ = ["LEAD", "events", "progress", "row_view", "view_by_id", "view_by_number", "views"]
+__all__ = [
+    "GUARDED_CODE", "LEAD", "events", "progress", "progress_fast", "row_view", "view_by_id", "view_by_number",
+    "view_by_number_fast", "views",
+]
 
 LEAD = Department.__table__.alias("lead")
 
@@ -28,7 +33,8 @@ def row_view(r: Any, assisting: tuple[str, ...], numbers: Mapping[int, str] | No
     duplicate-of tickets to their numbers (looked up only when a row has them)."""
     numbers = numbers or {}
     return TicketView(
-        number=r["number"], channel=r["channel"], kind=r["kind"], category=r["category"], status=r["status"],
+        number=r["number"], channel=Channel(r["channel"]), kind=Kind(r["kind"]), category=r["category"],
+        status=Status(r["status"]),
         content=r["content"], town_code=r["town_code"], village_code=r["village_code"], address=r["address"],
         caller_masked=mask_phone(r["caller_phone"]), transcript=r["transcript"],
         transcript_confidence=r["transcript_confidence"], recording_ref=r["recording_ref"],
@@ -120,8 +126,8 @@ def views(conn: Connection | Session, *where: Any, order_newest: bool = False, l
 
 
 def events(conn: Connection | Session, ticket_id: int, public_only: bool) -> list[EventView]:
-    return [EventView(*row) for row in conn.execute(_PUBLIC_EVENTS if public_only else _EVENTS,
-                                                    {"ticket_id": ticket_id})]
+    return [_event_view(row) for row in conn.execute(_PUBLIC_EVENTS if public_only else _EVENTS,
+                                                     {"ticket_id": ticket_id})]
 
 
 def progress(conn: Connection | Session, ticket_id: int) -> PublicProgress:
@@ -130,4 +136,48 @@ def progress(conn: Connection | Session, ticket_id: int) -> PublicProgress:
         number=v.number, kind=v.kind, status=v.status, department=v.lead_department, created_at=v.created_at,
         dispatched_at=v.dispatched_at, deadline=v.deadline, resolved_at=v.resolved_at, reply=v.reply,
         timeline=tuple(events(conn, ticket_id, True)),
+    )
+
+
+_NUMBER_BY_ID = select(Ticket.__table__.c.number).where(Ticket.__table__.c.id == bindparam("ticket_id"))
+_T, _G = Ticket.__table__, QueryGuard.__table__
+GUARDED_CODE = (
+    select(_T.c.id, _T.c.code_salt, _T.c.code_hash, _G.c.failures, _G.c.locked_until)
+    .select_from(_T.outerjoin(_G, (_G.c.ticket_id == _T.c.id) & (_G.c.channel == bindparam("channel"))))
+    .where(_T.c.number == bindparam("number"))
+)
+
+
+def _event_view(row: Any) -> EventView:
+    at, actor, action, from_status, to_status, note, public = row
+    return EventView(at, actor, action, Status(from_status) if from_status else None,
+                     Status(to_status) if to_status else None, note, public)
+
+
+async def view_fast(fast: FastConnection, stmt: Any, params: dict[str, Any]) -> TicketView | None:
+    """:func:`view_by_number` / :func:`view_by_id` on PostgreSQL's asyncpg fast path."""
+    row = await fast.fetchrow(stmt, params)
+    if row is None:
+        return None
+    assisting = tuple(r[0] for r in await fast.fetch(_ASSISTING_ONE, {"ticket_id": row["id"]}))
+    numbers = {}
+    for key in ("merged_into_id", "probable_duplicate_of_id"):
+        if row[key] is not None:
+            numbers[row[key]] = (await fast.fetchrow(_NUMBER_BY_ID, {"ticket_id": row[key]}))[0]
+    return row_view(row, assisting, numbers)
+
+
+async def view_by_number_fast(fast: FastReads, number: str) -> TicketView | None:
+    async with fast.connection() as conn:
+        return await view_fast(conn, _BY_NUMBER, {"number": number})
+
+
+async def progress_fast(fast: FastConnection, ticket_id: int) -> PublicProgress:
+    v = await view_fast(fast, _BY_ID, {"ticket_id": ticket_id})
+    assert v is not None, ticket_id
+    timeline = tuple(_event_view(r) for r in await fast.fetch(_PUBLIC_EVENTS, {"ticket_id": ticket_id}))
+    return PublicProgress(
+        number=v.number, kind=v.kind, status=v.status, department=v.lead_department, created_at=v.created_at,
+        dispatched_at=v.dispatched_at, deadline=v.deadline, resolved_at=v.resolved_at, reply=v.reply,
+        timeline=timeline,
     )

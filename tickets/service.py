@@ -199,7 +199,10 @@ class TicketService:
 
     # ----------------------------------------------------------------- reads
     async def get(self, number: str) -> TicketView:
-        view = await self._db.read(lambda conn: reads.view_by_number(conn, number))
+        if self._db.fast is not None:
+            view = await reads.view_by_number_fast(self._db.fast, number)
+        else:
+            view = await self._db.read(lambda conn: reads.view_by_number(conn, number))
         if view is None:
             raise TicketNotFound(number)
         return view
@@ -241,25 +244,31 @@ class TicketService:
         A right code on an unlocked ticket is answered from the reader alone; only wrong codes (and the reset
         after a lock expires) take a write transaction, where the guard row is re-read under the lock."""
         now = self._clock()
-        t, g = Ticket.__table__, QueryGuard.__table__
-        def read(conn: Connection) -> tuple[Any, PublicProgress | None]:
-            row = conn.execute(
-                select(t.c.id, t.c.code_salt, t.c.code_hash, g.c.failures, g.c.locked_until)
-                .select_from(t.outerjoin(g, (g.c.ticket_id == t.c.id) & (g.c.channel == channel)))
-                .where(t.c.number == number)).first()
+        params = {"number": number, "channel": channel.value}
+
+        def check(row: Any) -> tuple[int, bool, bool]:
+            """(ticket id, code right, answerable from the reader without touching the guard)."""
             if row is None:
                 raise TicketNotFound(number)
             ticket_id, salt, code_hash, failures, locked_until = row
             if locked_until is not None and locked_until > now:
                 raise QueryLockedError(locked_until)
             right = check_extraction_code(code, salt, code_hash)
-            if right and not failures and locked_until is None:
-                return (ticket_id, right), reads.progress(conn, ticket_id)
-            return (ticket_id, right), None
+            return ticket_id, right, right and not failures and locked_until is None
 
-        (ticket_id, right), progress = await self._db.read(read)
-        if progress is not None:
-            return progress
+        if self._db.fast is not None:
+            async with self._db.fast.connection() as fast:
+                ticket_id, right, clean = check(await fast.fetchrow(reads.GUARDED_CODE, params))
+                if clean:
+                    return await reads.progress_fast(fast, ticket_id)
+        else:
+            def read(conn: Connection) -> tuple[int, bool, PublicProgress | None]:
+                ticket_id, right, clean = check(conn.execute(reads.GUARDED_CODE, params).first())
+                return ticket_id, right, reads.progress(conn, ticket_id) if clean else None
+
+            ticket_id, right, progress = await self._db.read(read)
+            if progress is not None:
+                return progress
 
         def tx(session: Session) -> PublicProgress | int:
             guard = (session.execute(
