@@ -1,0 +1,1 @@
+"""bench/hotline: the hotline's concurrent-call benchmark (see README.md)."""
