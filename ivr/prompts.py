@@ -294,8 +294,9 @@ class PromptLibrary:
             version = espeak_version()
             voice = resolve_voice(spec.voice, version)
             if voice != spec.voice and not self._renderer_ids:
-                logger.warning("espeak-ng %s: voice %r reads pinyin as English (零 -> \"ling two\"); rendering "
-                               "with %r instead (set ivr.tts_voice to it)", version, spec.voice, voice)
+                # A known fault of espeak-ng before 1.52, handled here: information, not a warning per worker.
+                logger.info("espeak-ng %s: voice %r reads pinyin as English (零 -> \"ling two\"); rendering "
+                            "with %r instead", version, spec.voice, voice)
             rid = self._renderer_ids[spec] = renderer_id(spec)
         digest = hashlib.sha256(f"{rid}\x1f{text}".encode()).hexdigest()
         return self._cache_dir / f"{digest[:32]}.wav"

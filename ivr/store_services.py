@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,10 +30,13 @@ HOTLINE = Actor("hotline")
 
 
 class StoreServices:
-    def __init__(self, store: Store, *, recordings_dir: Path, worker: str | None = None) -> None:
+    def __init__(self, store: Store, *, recordings_dir: Path, worker: str | None = None,
+                 guides_cache_s: float = 60.0) -> None:
         self._store = store
         self._recordings_dir = recordings_dir
         self._worker = worker
+        self._guides_cache_s = guides_cache_s
+        self._guides: tuple[float, int, tuple[GuideFacts, ...]] | None = None
 
     def _summary(self, view: TicketView | PublicProgress) -> TicketSummary:
         tickets = self._store.tickets
@@ -95,6 +99,11 @@ class StoreServices:
         return Registered(created.ticket.number, created.extraction_code)
 
     async def top_guides(self, limit: int) -> Sequence[GuideFacts]:
+        """The most asked-for guides, kept for ``guides_cache_s``: every caller pressing the guides key would
+        otherwise read the catalog again."""
+        now = time.monotonic()
+        if self._guides is not None and self._guides[1] == limit and now - self._guides[0] < self._guides_cache_s:
+            return self._guides[2]
         facts = []
         for item in await self._store.catalog.top(limit):
             facts.append(GuideFacts(
@@ -103,7 +112,8 @@ class StoreServices:
                 place=item.place, hours=item.hours, trips=item.trips,
                 promised_days=item.promised_limit_days,
             ))
-        return facts
+        self._guides = (now, limit, tuple(facts))
+        return self._guides[2]
 
     async def save_call_record(self, record: CallRecordData) -> None:
         await self._store.save_call_record(

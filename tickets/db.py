@@ -77,8 +77,8 @@ def sync_url(url: str) -> str:
 
 
 def create_engine(settings: DatabaseSettings, *, reader: bool = False) -> AsyncEngine:
-    """An engine for the configured database. The writer engine (default) takes SQLite's write lock at BEGIN;
-    a ``reader`` engine runs in autocommit mode (each SELECT sees the latest committed WAL snapshot, with no
+    """An async engine for the configured database (plain BEGIN on SQLite: the ticket writes that must queue
+    on the write lock go through :class:`Database`); a ``reader`` engine runs in autocommit mode (each SELECT sees the latest committed WAL snapshot, with no
     BEGIN/ROLLBACK round trips); it must only read."""
     url = make_url(settings.url)
     if url.get_backend_name() == "sqlite":
@@ -86,7 +86,7 @@ def create_engine(settings: DatabaseSettings, *, reader: bool = False) -> AsyncE
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=settings.echo, connect_args={"timeout": settings.busy_timeout_ms / 1000},
                                      **({"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if reader else {}))
-        _configure_sqlite(engine, settings.busy_timeout_ms, writer=not reader)
+        _configure_sqlite(engine, settings.busy_timeout_ms, begin=None if reader else "BEGIN")
         return engine
     extra = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if reader else {}
     return create_async_engine(
@@ -95,7 +95,9 @@ def create_engine(settings: DatabaseSettings, *, reader: bool = False) -> AsyncE
     )
 
 
-def _configure_sqlite(engine: AsyncEngine | Engine, busy_timeout_ms: int, *, writer: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine | Engine, busy_timeout_ms: int, *, begin: str | None) -> None:
+    """WAL, foreign keys and a busy timeout on every connection; ``begin`` is the statement that opens a
+    transaction (``BEGIN IMMEDIATE`` for the store's writer, ``BEGIN`` elsewhere) or None in autocommit."""
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(sync_engine, "connect")
@@ -109,14 +111,15 @@ def _configure_sqlite(engine: AsyncEngine | Engine, busy_timeout_ms: int, *, wri
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    if not writer:
+    if begin is None:
         return
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: concurrent writers queue on busy_timeout instead of
-        # failing with "database is locked" when a read transaction tries to upgrade.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # failing with "database is locked" when a read transaction tries to upgrade. Plain BEGIN lets
+        # read-mostly transactions (catalog, people) run beside the writer on the WAL snapshot.
+        conn.exec_driver_sql(begin)
 
 
 class Database:
@@ -138,10 +141,10 @@ class Database:
         if url.get_backend_name() == "sqlite":
             args = {"check_same_thread": False, "timeout": settings.busy_timeout_ms / 1000}
             writer = create_sync_engine(url.set(drivername="sqlite"), connect_args=args, pool_size=1)
-            _configure_sqlite(writer, settings.busy_timeout_ms, writer=True)
+            _configure_sqlite(writer, settings.busy_timeout_ms, begin="BEGIN IMMEDIATE")
             reader = create_sync_engine(url.set(drivername="sqlite"), connect_args=args, pool_size=reader_threads,
                                         isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
-            _configure_sqlite(reader, settings.busy_timeout_ms, writer=False)
+            _configure_sqlite(reader, settings.busy_timeout_ms, begin=None)
             self._engines = [writer, reader]
             self._write_pool: concurrent.futures.ThreadPoolExecutor | None = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="store-writer")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
 
 from tickets.catalog.service import Catalog
 from tickets.config import Settings
@@ -47,11 +48,12 @@ class Store:
     async def save_call_record(self, *, call_id: str, caller: str | None, arrived_at: dt.datetime,
                                answered_at: dt.datetime | None, ended_at: dt.datetime, path: list[str] | tuple[str, ...],
                                outcome: CallOutcome, ticket_number: str | None, worker: str | None) -> None:
-        async with self.sessions.begin() as session:
+        def tx(session: Session) -> None:
             ticket_id = None
             if ticket_number:
-                ticket_id = (await session.execute(select(Ticket.id).where(Ticket.number == ticket_number))
-                             ).scalar_one_or_none()
+                ticket_id = session.execute(select(Ticket.id).where(Ticket.number == ticket_number)).scalar_one_or_none()
             session.add(CallRecord(call_id=call_id, caller_masked=mask_phone(caller), arrived_at=arrived_at,
                                    answered_at=answered_at, ended_at=ended_at, path=json.dumps(list(path)),
                                    outcome=outcome, ticket_id=ticket_id, worker=worker))
+
+        await self.db.write(tx)

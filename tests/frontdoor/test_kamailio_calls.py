@@ -94,6 +94,17 @@ async def test_all_workers_full_gives_503_with_retry_after(tmp_path: Path) -> No
     assert replies and all(m.header("Retry-After") == "30" for m in replies)
 
 
+async def test_many_full_workers_end_in_503_not_the_branch_limit(tmp_path: Path) -> None:
+    # 14 full workers: failover stops after 10 tries (tm allows 12 branches) with 503 + Retry-After.
+    settings = frontdoor_settings(tmp_path, retry_after_s=30)
+    async with sipp_servers(["uas_full.xml"] * 14, tmp_path) as workers, \
+            running_kamailio(settings, [w.address for w in workers]):
+        run = await run_sipp_client((settings.sip.host, settings.sip.port), "uac_rejected_503.xml", tmp_path,
+                                    calls=1)
+    assert run.returncode == 0, run.log
+    assert sum(len(w.call_ids("INVITE")) for w in workers) == 10
+
+
 async def test_caller_outside_allowed_networks_gets_403(tmp_path: Path) -> None:
     settings = frontdoor_settings(tmp_path, allowed_networks=["127.0.0.1/32"],
                                   trunks=[{"name": "t", "network": "127.0.0.1/32"}])
