@@ -56,6 +56,7 @@ def _handle(args: argparse.Namespace, settings: Settings) -> int:
             worker_command=worker_command,
             use_kamailio=False if args.no_kamailio else None,
             grace_s=args.grace,
+            ready_timeout_s=settings.sip.worker_ready_timeout_s,
         )
         return asyncio.run(supervisor.run())
     except FrontDoorError as exc:

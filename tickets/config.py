@@ -104,6 +104,7 @@ class SipSettings:
     target_concurrent_calls: int = 200  # with workers: 0, start enough workers for this many calls
     accept_calls_per_s: float = 20.0
     retry_after_s: int = 30
+    worker_ready_timeout_s: float = 60.0
     kamailio: KamailioSettings = KamailioSettings()
 
 

@@ -246,3 +246,25 @@ async def test_stop_request_during_start_stops_the_starting_worker(tmp_path: Pat
     sup.request_stop()
     assert await asyncio.wait_for(running, 10) == 0
     assert sup.workers[0].state is SlotState.STOPPED
+
+
+async def test_worker_ready_timeout_comes_from_the_settings(tmp_path: Path) -> None:
+    config = {
+        "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"},
+        "paths": {"data_dir": str(tmp_path), "run_dir": str(tmp_path / "run")},
+        "web": {"host": "127.0.0.1", "port": free_port()},
+        "sip": {"host": "127.0.0.1", "port": free_port(), "worker_ready_timeout_s": 1,
+                "kamailio": {"enabled": "no"}},
+        "security": {"secret_key": "test-secret-key-0123456789", "admin_token": "test-admin-token"},
+    }
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    silent = "{python} -c 'import time; time.sleep(30)'"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr.cli", "--config", str(config_file), "serve", "--grace", "1",
+        "--worker-command", silent, cwd=PROJECT_ROOT,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 1
+    assert b"printed no READY line within 1 s" in stderr
