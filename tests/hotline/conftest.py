@@ -7,7 +7,6 @@ sipp, baresip) inherits a marker in its environment; when the module ends none o
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from ivr.prompts import PromptLibrary
 from menus.loader import load_menu
 from menus.speech import Speaker, static_texts
-from tests.frontdoor.conftest import _marked_processes, _zombie_children
+from tests.procguard import check_no_leaks
 from tickets.config import Settings
 
 _MARKER = "HOTLINE_E2E_TEST_ID"
@@ -37,20 +36,7 @@ def module_leak_guard() -> Iterator[None]:
             os.environ.pop(_MARKER, None)
         else:
             os.environ[_MARKER] = old
-        marker = f"{_MARKER}={value}".encode()
-        deadline = time.monotonic() + 5.0
-        left = _marked_processes(marker)
-        while left and time.monotonic() < deadline:
-            time.sleep(0.05)  # children of a stopped parent may take a moment to exit
-            left = _marked_processes(marker)
-        for pid in left:
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
-        zombies = _zombie_children()
-        assert not left, f"module left processes alive: {left}"
-        assert not zombies, f"module left zombie children: {zombies}"
+        check_no_leaks(_MARKER, value, grace_s=5.0, what="module")
 
 
 @pytest.fixture(scope="module")
