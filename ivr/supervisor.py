@@ -21,14 +21,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
-import inspect
 import logging
 import math
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -43,6 +42,9 @@ from ivr.frontdoor import (
     write_kamailio_config,
 )
 from tickets.config import Settings
+
+if TYPE_CHECKING:  # the store is imported where it is opened, keeping start-up and the tests light
+    from tickets.store import Store
 
 __all__ = [
     "ChildExited",
@@ -343,7 +345,7 @@ class Supervisor:
         self.workers: list[WorkerSlot] = []
         self.kamailio: KamailioSlot | None = None
         self._runner: web.AppRunner | None = None
-        self._store: Any = None
+        self._store: Store | None = None
         self._stop = asyncio.Event()
         self.started = asyncio.Event()
         self.web_addresses: list[Any] = []
@@ -493,19 +495,11 @@ class Supervisor:
     async def _make_app(self) -> web.Application:
         if self._app_factory is not None:
             return await self._app_factory(self.settings)
-        try:
-            from stb_api.app import create_app  # noqa: PLC0415 - optional while stb_api is being written
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("stb_api.app", "stb_api"):
-                raise
-            LOG.warning("TODO: stb_api.app is missing; serving only /healthz")
-            return web.Application()
-        from tickets.store import Store  # noqa: PLC0415 - only needed with the real app
+        from stb_api.app import create_app  # noqa: PLC0415 - tests inject app_factory without the store
+        from tickets.store import Store  # noqa: PLC0415 - likewise
 
-        opener = getattr(Store, "open", None)
-        self._store = await opener(self.settings) if opener else Store(self.settings)
-        app = create_app(self.settings, self._store)
-        return await app if inspect.isawaitable(app) else app
+        self._store = Store(self.settings)
+        return create_app(self.settings, self._store)
 
     @web.middleware
     async def _health_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:

@@ -494,11 +494,12 @@ def main(argv: list[str] | None = None, handler: CallHandler | None = None) -> i
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else settings.logging.level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if handler is None and not args.demo:
-        from menus.schema import MenuError  # noqa: PLC0415
-        from tickets.district import DistrictError  # noqa: PLC0415
-        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+        # Imported here: the demo and the worker tests run without the store and the menus.
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - see above
 
-        from tickets.errors import StoreError  # noqa: PLC0415
+        from menus.schema import MenuError  # noqa: PLC0415 - see above
+        from tickets.district import DistrictError  # noqa: PLC0415 - see above
+        from tickets.errors import StoreError  # noqa: PLC0415 - see above
 
         try:
             asyncio.run(_amain_production(settings, args, ready_out))
