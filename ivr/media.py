@@ -1,13 +1,17 @@
-"""Audio for the call worker: a pool of reusable pjsua2 ``AudioMediaPort`` objects that play prompt frames and
-hand received frames to asyncio, WAV reading and writing, silence detection by frame energy, and the DTMF
-buffer a call's ``collect`` reads from.
+"""Audio for the call worker: prompts through pjsua2 ``AudioMediaPlayer`` objects, recordings through
+``AudioMediaRecorder``, WAV reading and trimming, and the DTMF buffer a call's ``collect`` reads from.
 
-Threads: ``FramePort.onFrameRequested``/``onFrameReceived`` run on pjmedia's clock thread every 20 ms. They only
-pop a prepared chunk from a deque, or copy the received bytes and hand them to the event loop with
-``loop.call_soon_threadsafe``. Everything else here runs on the event loop thread.
+No Python code runs per audio frame on an ordinary call: pjmedia's clock thread pulls prompt audio from the
+player and pushes the caller's audio into the recorder, both in C. Python only starts and stops them (a few
+calls per prompt) and, while recording, reads the recorder's signal level every 100 ms for silence detection.
 
-No pjsua2 ``AudioMediaPlayer`` is used (the wheel has 32): prompts are read into memory once (a small cache) and
-fed frame by frame through the call's port, which also makes barge-in a deque ``clear()``.
+The one exception is the speech seam (``collect(grammar=...)`` with a recogniser): :class:`FramePort` hands
+every received frame to the event loop. A port in the conference bridge is called every 20 ms even when nothing
+is connected to it (measured: 50 ``onFrameReceived`` calls per second per idle port), so the worker creates
+its :class:`PortPool` only when it has a recogniser.
+
+Threads: ``FramePort.onFrameReceived`` runs on pjmedia's clock thread; it copies the bytes and hands them to
+the loop with ``loop.call_soon_threadsafe``. Everything else here runs on the event loop thread.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from __future__ import annotations
 import array
 import asyncio
 import collections
-import contextlib
 import logging
 import math
+import os
 import sys
+import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pjsua2 as pj
@@ -31,10 +36,14 @@ __all__ = [
     "DigitBuffer",
     "FramePort",
     "MediaError",
-    "PlayMark",
     "PortPool",
-    "PromptCache",
+    "PromptIndex",
     "frame_rms",
+    "read_pcm",
+    "start_player",
+    "start_recorder",
+    "stop_media",
+    "wait_closed",
     "write_wav",
 ]
 
@@ -74,32 +83,34 @@ def write_wav(path: Path, pcm: bytes) -> None:
     tmp.replace(path)
 
 
-class PromptCache:
-    """WAV prompts as 20 ms PCM chunks, read once (8 kHz mono 16-bit only) and kept while their file is
-    unchanged. Bounded by total bytes; the oldest entries go first."""
+def _check_format(path: Path, wav: wave.Wave_read) -> None:
+    rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+    if (rate, channels, width) != (SAMPLE_RATE_HZ, 1, 2):
+        raise MediaError(f"{path}: expected 8000 Hz mono 16-bit WAV, got {rate} Hz, "
+                         f"{channels} channel(s), {8 * width}-bit")
 
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self._max_bytes = max_bytes
-        self._bytes = 0
-        self._entries: collections.OrderedDict[Path, tuple[float, tuple[bytes, ...]]] = collections.OrderedDict()
 
-    @staticmethod
-    def _read(path: Path) -> tuple[bytes, ...]:
-        try:
-            with wave.open(str(path), "rb") as wav:
-                rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
-                if (rate, channels, width) != (SAMPLE_RATE_HZ, 1, 2):
-                    raise MediaError(f"{path}: expected 8000 Hz mono 16-bit WAV, got {rate} Hz, "
-                                     f"{channels} channel(s), {8 * width}-bit")
-                pcm = wav.readframes(wav.getnframes())
-        except (OSError, EOFError, wave.Error) as exc:
-            raise MediaError(f"{path}: cannot read WAV: {exc}") from exc
-        if len(pcm) % FRAME_BYTES:
-            pcm += b"\x00" * (FRAME_BYTES - len(pcm) % FRAME_BYTES)
-        return tuple(pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES))
+def read_pcm(path: Path) -> bytes:
+    """The samples of an 8 kHz mono 16-bit WAV file (blocking); :class:`MediaError` for anything else."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            _check_format(path, wav)
+            return wav.readframes(wav.getnframes())
+    except (OSError, EOFError, wave.Error) as exc:
+        raise MediaError(f"{path}: cannot read WAV: {exc}") from exc
 
-    def chunks(self, path: Path) -> tuple[bytes, ...]:
-        """The prompt's frames; raises :class:`MediaError` for a missing or wrongly encoded file."""
+
+class PromptIndex:
+    """How long each prompt WAV plays (in samples), read from its header once and kept while the file is
+    unchanged; checks the format (8 kHz mono 16-bit) so that a wrong file is refused before it reaches a call.
+    Bounded by entry count; the oldest entries go first."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._max_entries = max_entries
+        self._entries: collections.OrderedDict[Path, tuple[float, int]] = collections.OrderedDict()
+
+    def samples(self, path: Path) -> int:
+        """The prompt's length in samples; raises :class:`MediaError` for a missing or wrongly encoded file."""
         try:
             mtime = path.stat().st_mtime
         except OSError as exc:
@@ -108,66 +119,87 @@ class PromptCache:
         if cached and cached[0] == mtime:
             self._entries.move_to_end(path)
             return cached[1]
-        frames = self._read(path)
-        if cached:
-            self._bytes -= len(cached[1]) * FRAME_BYTES
-        self._entries[path] = (mtime, frames)
-        self._bytes += len(frames) * FRAME_BYTES
-        while self._bytes > self._max_bytes and len(self._entries) > 1:
-            _, (_, old) = self._entries.popitem(last=False)
-            self._bytes -= len(old) * FRAME_BYTES
-        return frames
+        try:
+            with wave.open(str(path), "rb") as wav:
+                _check_format(path, wav)
+                count = wav.getnframes()
+        except (OSError, EOFError, wave.Error) as exc:
+            raise MediaError(f"{path}: cannot read WAV: {exc}") from exc
+        self._entries[path] = (mtime, count)
+        self._entries.move_to_end(path)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+        return count
 
 
-class PlayMark:
-    """Put in a port's play queue after a prompt: the clock thread reports reaching it to the loop."""
+def start_player(paths: Sequence[Path], media: pj.AudioMedia) -> pj.AudioMediaPlayer:
+    """Play ``paths`` back to back (once, no loop) into ``media``; raises ``pj.Error`` when pjsua2 refuses
+    (e.g. its 32 players are in use). Stop it with :func:`stop_media`."""
+    player = pj.AudioMediaPlayer()
+    if len(paths) == 1:
+        player.createPlayer(str(paths[0]), pj.PJMEDIA_FILE_NO_LOOP)
+    else:
+        names = pj.StringVector()
+        for path in paths:
+            names.append(str(path))
+        player.createPlaylist(names, "prompt", pj.PJMEDIA_FILE_NO_LOOP)
+    player.startTransmit(media)
+    return player
 
-    __slots__ = ("future",)
 
-    def __init__(self, future: asyncio.Future[None]) -> None:
-        self.future = future
+def start_recorder(path: Path, media: pj.AudioMedia) -> pj.AudioMediaRecorder:
+    """Record what ``media`` sends (the caller) into a WAV file at ``path`` (8 kHz mono 16-bit PCM: the bridge's
+    format); raises ``pj.Error`` when pjsua2 refuses. Stop it with :func:`stop_media`, which finishes the file."""
+    recorder = pj.AudioMediaRecorder()
+    recorder.createRecorder(str(path))
+    try:
+        media.startTransmit(recorder)
+    except pj.Error:
+        stop_media(recorder)
+        raise
+    return recorder
 
-    def reached(self) -> None:
-        if not self.future.done():
-            self.future.set_result(None)
+
+def _fd_target(fd: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # closed meanwhile (the listing's own descriptor, for one)
+        return None
+
+
+def wait_closed(path: Path, timeout_s: float = 2.0) -> bool:
+    """Wait (blocking) until this process no longer holds ``path`` open: pjmedia closes a destroyed recorder's
+    file on its clock thread a tick or two later, and only then is the WAV header complete. Linux (/proc)."""
+    target = str(path.resolve())
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if not any(_fd_target(fd) == target for fd in os.listdir("/proc/self/fd")):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+
+
+def stop_media(player_or_recorder: pj.AudioMedia) -> None:
+    """Destroy a player or recorder now: it leaves the conference bridge (every connection to or from it goes
+    with it) and a recorder writes its WAV header. Safe to call when the call's media is already gone."""
+    if player_or_recorder.thisown:
+        type(player_or_recorder).__swig_destroy__(player_or_recorder)  # SWIG disowns the proxy: no double delete
 
 
 class FramePort(pj.AudioMediaPort):
-    """A conference port that plays queued 20 ms chunks and hands received frames to a sink on the loop."""
+    """A conference port that hands received frames to a sink on the loop (the speech seam only)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
         super().__init__()
         self.name = name
         self._loop = loop
-        self._queue: collections.deque[bytes | PlayMark] = collections.deque()
         self._sink: FrameSink | None = None
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE_HZ, 1, FRAME_MS * 1000, 16)
         self.createPort(name, fmt)
 
     # --- clock thread -------------------------------------------------------------------------------
-    def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2 callback name
-        try:
-            self._fill(frame)
-        except Exception:  # an exception escaping into the C++ clock thread would abort the process
-            log.exception("port %s: onFrameRequested failed", self.name)
-
-    def _fill(self, frame: pj.MediaFrame) -> None:
-        queue = self._queue
-        while queue:
-            try:
-                item = queue.popleft()
-            except IndexError:  # cleared by the loop between the check and the pop
-                return
-            if isinstance(item, PlayMark):
-                with contextlib.suppress(RuntimeError):  # loop closed while shutting down
-                    self._loop.call_soon_threadsafe(item.reached)
-                continue
-            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-            frame.buf = pj.ByteVector(item)
-            frame.size = len(item)
-            return
-
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2 callback name
         sink = self._sink
         if sink is None:
@@ -183,28 +215,13 @@ class FramePort(pj.AudioMediaPort):
             log.exception("port %s: onFrameReceived failed", self.name)
 
     # --- loop thread --------------------------------------------------------------------------------
-    def enqueue(self, frames: tuple[bytes, ...], mark: PlayMark) -> None:
-        self._queue.extend(frames)
-        self._queue.append(mark)
-
-    def stop_playing(self) -> None:
-        """Drop queued audio; pending marks are reported reached so no waiter hangs."""
-        marks = [item for item in list(self._queue) if isinstance(item, PlayMark)]
-        self._queue.clear()
-        for mark in marks:
-            mark.reached()
-
     def set_sink(self, sink: FrameSink | None) -> None:
         self._sink = sink
-
-    def reset(self) -> None:
-        self.set_sink(None)
-        self.stop_playing()
 
     def destroy(self) -> None:
         """Run the C++ destructor now (it leaves the conference bridge), while the library is alive: a port
         still referenced somewhere and collected after ``libDestroy`` would abort the process."""
-        self.reset()
+        self.set_sink(None)
         if self.thisown:
             type(self).__swig_destroy__(self)  # SWIG disowns the proxy: nothing is deleted twice
 
@@ -226,7 +243,7 @@ class PortPool:
         return self._free.pop()
 
     def release(self, port: FramePort) -> None:
-        port.reset()
+        port.set_sink(None)
         if port not in self._free:
             self._free.append(port)
 

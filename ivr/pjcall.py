@@ -9,8 +9,11 @@ Two objects per call leg:
   pjsua id; see /work/shared/reference.md).
 * :class:`PjCall` is what the flow sees: play/collect/record/transfer/hangup on the event loop.
 
-All pjsua2 calls are made on the event loop thread, which created the library and polls it
-(see :mod:`ivr.worker`); only the media clock thread enters Python besides it (:class:`ivr.media.FramePort`).
+Threads (see :mod:`ivr.worker`): pjsua2's own worker thread runs SIP and the :class:`SipCall` callbacks; they
+only read pjsua2 and post to the loop, except the DISCONNECTED one, which also drops the registry's reference
+there (under the worker's lock). Everything else, every other pjsua2 call included, runs on the event loop thread,
+which created the library. Code on the loop reads ``PjCall.sip`` once into a local: the pjsua thread may set it
+to None at any time.
 """
 
 from __future__ import annotations
@@ -29,14 +32,16 @@ import pjsua2 as pj
 
 from ivr.channel import CallerId, CallerInput, CallHangup, InputKind, RecordEnd, Recording
 from ivr.media import (
-    FRAME_BYTES,
     SAMPLE_RATE_HZ,
     DigitBuffer,
     FramePort,
     MediaError,
-    PlayMark,
-    PromptCache,
-    frame_rms,
+    PromptIndex,
+    read_pcm,
+    start_player,
+    start_recorder,
+    stop_media,
+    wait_closed,
     write_wav,
 )
 from ivr.sipmsg import mask_number
@@ -49,8 +54,16 @@ log = logging.getLogger(__name__)
 #: phrases; returns a SPEECH CallerInput, or None when nothing matched. Not wired yet (Vosk comes later).
 Recogniser = Callable[[asyncio.Queue[bytes], Sequence[str]], Awaitable[CallerInput | None]]
 
-#: Frames below this RMS (of 32767) count as silence while recording (about -40 dBFS).
-SILENCE_RMS = 300.0
+#: While recording, a signal level (pjmedia's 0-255 scale, as the recorder receives it) at or below this counts as
+#: silence. Measured here with sine tones: RMS 100/32767 reads 4, RMS 300 (about -40 dBFS) reads 9, 1000 reads 18.
+SILENCE_LEVEL = 8
+#: How often the recorder's level is read.
+RECORD_POLL_S = 0.1
+#: Trailing silence kept at the end of a recording that ended on silence.
+KEEP_TRAILING_SILENCE_S = 0.5
+#: A prompt counts as played this long after its last sample was due (the bridge's 20 ms tick plus slack); the
+#: player stays connected until the next prompt, so a late clock never cuts the end off.
+PLAY_END_SLACK_S = 0.03
 
 
 def guarded(method: Callable[..., None]) -> Callable[..., None]:
@@ -168,25 +181,30 @@ class AgentLeg:
 class PjCall:
     """The CallChannel of one incoming call (see :class:`ivr.channel.CallChannel` for the contract)."""
 
-    def __init__(self, *, call_id: str, sip: SipCall, caller: CallerId, port: FramePort, prompts: PromptCache,
-                 place_call: Callable[[str, AgentLeg], SipCall | None],
+    def __init__(self, *, call_id: str, sip: SipCall, caller: CallerId, prompts: PromptIndex,
+                 place_call: Callable[[str, AgentLeg], SipCall | None], port: FramePort | None = None,
                  transfer_mode: str = "bridge", recogniser: Recogniser | None = None) -> None:
         self.call_id = call_id
         self.caller = caller
         self.hung_up = asyncio.Event()
-        self.recogniser = recogniser
+        self.recogniser = recogniser if port is not None else None
         self.sip: SipCall | None = sip
         self.state = CallState.RINGING
         self.media_ready = asyncio.Event()
         self.bridge_ended = asyncio.Event()
-        self._port = port
+        self.port = port  # only for the speech seam (see ivr.media)
         self._prompts = prompts
         self._place_call = place_call
         self._transfer_mode = transfer_mode
         self._digits = DigitBuffer()
         self._agent: AgentLeg | None = None
+        self._player: pj.AudioMediaPlayer | None = None
         self._refer_result: asyncio.Future[int] | None = None
         sip.listener = self
+        if sip.disconnected:  # it ended on the SIP thread before this listener was in place
+            self.sip = None
+            self.hung_up.set()
+            self.bridge_ended.set()
 
     # --- state ---------------------------------------------------------------------------------------
     def _set_state(self, new: CallState) -> None:
@@ -195,9 +213,18 @@ class PjCall:
         log.info("call %s: %s -> %s", self.call_id, self.state.value, new.value)
         self.state = new
 
-    @property
-    def port(self) -> FramePort:
-        return self._port
+    def _media(self) -> pj.AudioMedia | None:
+        sip = self.sip  # read once: the pjsua thread sets it to None when the leg disconnects
+        return sip.audio_media() if sip is not None else None
+
+    def _stop_prompt(self) -> None:
+        player, self._player = self._player, None
+        if player is not None:
+            stop_media(player)
+
+    def release_media(self) -> None:
+        """Stop whatever plays (the call is over, or bridged)."""
+        self._stop_prompt()
 
     # --- events from SipCall (loop thread) ----------------------------------------------------------
     def on_state(self, state: int, code: int, reason: str) -> None:
@@ -206,22 +233,22 @@ class PjCall:
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
             log.info("call %s: disconnected (%d %s)", self.call_id, code, reason)
             self._set_state(CallState.ENDED)
-            self._port.stop_playing()
+            self._stop_prompt()
             self.hung_up.set()
             self.bridge_ended.set()
             self._digits.push("")  # wake a collect waiting for keys; "" is never a key
 
     def on_media(self, active: bool) -> None:
-        if not active or self.sip is None:
+        if not active:
             return
-        media = self.sip.audio_media()
+        media = self._media()
         if media is None:
             return
         if self.state is CallState.BRIDGED and self._agent is not None and self._agent.sip is not None:
             self._bridge(media)
-        else:
-            media.startTransmit(self._port)
-            self._port.startTransmit(media)
+        elif self._player is not None:  # a re-INVITE gave the call new media while a prompt plays
+            with contextlib.suppress(pj.Error):
+                self._player.startTransmit(media)
         self.media_ready.set()
 
     def on_digit(self, digit: str, method: int) -> None:
@@ -247,18 +274,39 @@ class PjCall:
             key = self._digits.peek()
         return key
 
+    def _start_prompt(self, prompts: Sequence[Path]) -> float:
+        """Start playing (after stopping what played before); how long it plays, in seconds (0: nothing)."""
+        self._stop_prompt()
+        paths: list[Path] = []
+        samples = 0
+        for path in prompts:
+            try:
+                samples += self._prompts.samples(Path(path))
+            except MediaError:
+                log.exception("call %s: prompt skipped", self.call_id)
+                continue
+            paths.append(Path(path))
+        media = self._media()
+        if not paths or media is None:
+            return 0.0
+        try:
+            self._player = start_player(paths, media)
+        except pj.Error as exc:
+            log.warning("call %s: cannot play %s: %s", self.call_id, paths[0].name, exc.info())
+            return 0.0
+        return samples / SAMPLE_RATE_HZ
+
     async def play(self, prompts: Sequence[Path], *, barge_in: bool = True) -> str | None:
+        """Prompts go through a pjsua2 player; the player stays connected after its last sample (silent) until
+        the next prompt, a recording, a bridge or the end of the call, so its tail is never cut short."""
         self._check()
         if barge_in and (key := self._next_key()) is not None:
             return key
-        frames: list[bytes] = []
-        for path in prompts:
-            try:
-                frames.extend(self._prompts.chunks(Path(path)))
-            except MediaError:
-                log.exception("call %s: prompt skipped", self.call_id)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._port.enqueue(tuple(frames), PlayMark(done))
+        duration_s = self._start_prompt(prompts)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(duration_s + PLAY_END_SLACK_S if duration_s else 0,
+                                lambda: done.done() or done.set_result(None))
         waits: list[asyncio.Future[object]] = [done, asyncio.ensure_future(self.hung_up.wait())]
         key_wait = asyncio.ensure_future(self._digits.wait()) if barge_in else None
         if key_wait is not None:
@@ -272,13 +320,16 @@ class PjCall:
                 if key_wait is not None and key_wait.done():
                     key = self._next_key()
                     if key is not None:
-                        self._port.stop_playing()
+                        self._stop_prompt()
                         return key
                     waits.remove(key_wait)
                     key_wait = asyncio.ensure_future(self._digits.wait())
                     waits.append(key_wait)
+        except BaseException:
+            self._stop_prompt()
+            raise
         finally:
-            self._port.stop_playing()
+            timer.cancel()
             for fut in waits:
                 fut.cancel()
 
@@ -322,14 +373,19 @@ class PjCall:
 
     async def _collect_with_speech(self, max_digits: int, timeout_s: float, inter_digit_timeout_s: float,
                                    terminators: str, grammar: Sequence[str]) -> CallerInput:
-        assert self.recogniser is not None
+        assert self.recogniser is not None and self.port is not None
+        port = self.port
         frames: asyncio.Queue[bytes] = asyncio.Queue(maxsize=500)
 
         def sink(frame: bytes) -> None:
             if not frames.full():
                 frames.put_nowait(frame)
 
-        self._port.set_sink(sink)
+        media = self._media()
+        if media is not None:
+            with contextlib.suppress(pj.Error):
+                media.startTransmit(port)
+        port.set_sink(sink)
         speech = asyncio.ensure_future(self.recogniser(frames, grammar))
         keys = asyncio.ensure_future(self.collect(max_digits=max_digits, timeout_s=timeout_s,
                                                   inter_digit_timeout_s=inter_digit_timeout_s,
@@ -342,55 +398,66 @@ class PjCall:
                 return result
             return await keys
         finally:
-            self._port.set_sink(None)
+            port.set_sink(None)
+            media = self._media()
+            if media is not None:
+                with contextlib.suppress(pj.Error):
+                    media.stopTransmit(port)
             speech.cancel()
             keys.cancel()
 
+    async def _watch_recording(self, recorder: pj.AudioMediaRecorder, max_s: float, silence_s: float,
+                               stop_keys: str) -> RecordEnd:
+        """Until a stop key, ``silence_s`` of silence (the recorder's level, read every 100 ms), ``max_s`` or
+        the caller hanging up."""
+        loop = asyncio.get_running_loop()
+        ends_at = loop.time() + max_s
+        silent_limit = max(1, round(silence_s / RECORD_POLL_S))
+        silent = 0
+        hangup = asyncio.ensure_future(self.hung_up.wait())
+        try:
+            while True:
+                key_wait = asyncio.ensure_future(self._digits.wait())
+                await asyncio.wait([hangup, key_wait], timeout=min(RECORD_POLL_S, max(0.0, ends_at - loop.time())),
+                                   return_when=asyncio.FIRST_COMPLETED)
+                key_wait.cancel()
+                if self.hung_up.is_set():
+                    return RecordEnd.HANGUP
+                while (key := self._digits.pop()) is not None:
+                    if key and key in stop_keys:
+                        return RecordEnd.KEY
+                if loop.time() >= ends_at:
+                    return RecordEnd.MAX_LENGTH
+                silent = silent + 1 if recorder.getRxLevel() <= SILENCE_LEVEL else 0
+                if silent >= silent_limit:
+                    return RecordEnd.SILENCE
+        finally:
+            hangup.cancel()
+
     async def record(self, path: Path, *, max_s: float, silence_s: float, stop_keys: str = "#") -> Recording:
+        """pjsua2's recorder writes ``<name>.part.wav`` beside ``path`` while the caller speaks (it needs the .wav
+        suffix); the finished recording (capped at ``max_s``, trailing silence shortened) then replaces ``path``."""
         path = Path(path)
-        pcm = bytearray()
-        finished: asyncio.Future[RecordEnd] = asyncio.get_running_loop().create_future()
-        silent_frames = 0
-        silence_limit = max(1, int(silence_s * 1000 / 20))
-        max_bytes = int(max_s * SAMPLE_RATE_HZ) * 2
-
-        def sink(frame: bytes) -> None:
-            nonlocal silent_frames
-            if finished.done():
-                return
-            pcm.extend(frame[: max_bytes - len(pcm)])
-            silent_frames = silent_frames + 1 if frame_rms(frame) < SILENCE_RMS else 0
-            if len(pcm) >= max_bytes:
-                finished.set_result(RecordEnd.MAX_LENGTH)
-            elif silent_frames >= silence_limit:
-                finished.set_result(RecordEnd.SILENCE)
-
+        part = path.with_name(f"{path.stem}.part.wav")
         self._digits.clear()
+        self._stop_prompt()
         ended_by = RecordEnd.HANGUP
-        if not self.hung_up.is_set():
-            self._port.set_sink(sink)
-            hangup = asyncio.ensure_future(self.hung_up.wait())
+        media = None if self.hung_up.is_set() else self._media()
+        recorder: pj.AudioMediaRecorder | None = None
+        if media is not None:
+            await asyncio.to_thread(part.parent.mkdir, parents=True, exist_ok=True)
             try:
-                while not finished.done() and not hangup.done():
-                    key_wait = asyncio.ensure_future(self._digits.wait())
-                    await asyncio.wait([finished, hangup, key_wait], timeout=max_s + 5,
-                                       return_when=asyncio.FIRST_COMPLETED)
-                    key_wait.cancel()
-                    key = self._digits.pop()
-                    if key and key in stop_keys and not finished.done():
-                        finished.set_result(RecordEnd.KEY)
-                    if not (finished.done() or hangup.done() or key is not None):
-                        break  # the safety timeout: frames stopped arriving
-                ended_by = finished.result() if finished.done() else RecordEnd.HANGUP
+                recorder = start_recorder(part, media)
+            except pj.Error as exc:
+                log.warning("call %s: cannot record: %s", self.call_id, exc.info())
+        if recorder is not None:
+            try:
+                ended_by = await self._watch_recording(recorder, max_s, silence_s, stop_keys)
             finally:
-                self._port.set_sink(None)
-                hangup.cancel()
-                if not finished.done():
-                    finished.cancel()
-        if ended_by is RecordEnd.SILENCE:  # keep the trailing silence short
-            del pcm[max(0, len(pcm) - FRAME_BYTES * 25):]
-        await asyncio.to_thread(write_wav, path, bytes(pcm))
-        duration_s = len(pcm) / (2 * SAMPLE_RATE_HZ)
+                stop_media(recorder)
+        trim_s = max(0.0, silence_s - KEEP_TRAILING_SILENCE_S) if ended_by is RecordEnd.SILENCE else 0.0
+        samples = await asyncio.to_thread(_finish_recording, part, path, max_s, trim_s)
+        duration_s = samples / SAMPLE_RATE_HZ
         log.info("call %s: recorded %.1f s to %s (%s)", self.call_id, duration_s, path.name, ended_by.value)
         return Recording(path=path, duration_s=duration_s, ended_by=ended_by)
 
@@ -413,7 +480,7 @@ class PjCall:
         finally:
             for fut in waits:
                 fut.cancel()
-        caller_media = self.sip.audio_media() if self.sip is not None else None
+        caller_media = self._media()
         if not (agent.media.is_set() and agent.sip is not None and caller_media is not None):
             log.info("call %s: transfer to %s not answered", self.call_id, uri)
             self._hangup_leg(agent.sip)
@@ -430,9 +497,7 @@ class PjCall:
         agent_media = self._agent.sip.audio_media()
         if agent_media is None:
             return
-        self._port.stop_playing()
-        with contextlib.suppress(pj.Error):
-            self._port.stopTransmit(caller_media)
+        self._stop_prompt()
         caller_media.startTransmit(agent_media)
         agent_media.startTransmit(caller_media)
 
@@ -444,11 +509,12 @@ class PjCall:
     async def _refer(self, uri: str, timeout_s: float) -> bool:
         """SIP REFER: the caller's phone calls ``uri`` itself; True once it reports the target answered
         (NOTIFY 2xx), and then this leg is hung up."""
-        if self.sip is None:
+        sip = self.sip
+        if sip is None:
             raise CallHangup(self.call_id)
         self._refer_result = asyncio.get_running_loop().create_future()
         try:
-            self.sip.xfer(uri, pj.CallOpParam(True))
+            sip.xfer(uri, pj.CallOpParam(True))
         except pj.Error as exc:
             log.warning("call %s: REFER failed: %s", self.call_id, exc.info())
             return False
@@ -489,3 +555,20 @@ class PjCall:
 
     def describe(self) -> str:
         return f"{self.call_id} from {mask_number(self.caller.number)}{' (trusted)' if self.caller.trusted else ''}"
+
+
+def _finish_recording(part: Path, path: Path, max_s: float, trim_s: float) -> int:
+    """Turn the recorder's file into the final WAV at ``path`` (blocking); the number of samples kept. A
+    missing or unreadable part (the caller hung up before recording began) gives an empty recording."""
+    if part.exists() and not wait_closed(part):
+        log.warning("recording %s: the recorder did not close its file in time", part.name)
+    try:
+        pcm = read_pcm(part)
+    except MediaError:
+        pcm = b""
+    keep = min(len(pcm), int(max_s * SAMPLE_RATE_HZ) * 2)
+    keep = max(0, keep - int(trim_s * SAMPLE_RATE_HZ) * 2)
+    keep -= keep % 2
+    write_wav(path, pcm[:keep])
+    part.unlink(missing_ok=True)
+    return keep // 2

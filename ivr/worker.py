@@ -23,18 +23,16 @@ Readiness protocol (for ``ivr.supervisor``):
 * SIGTERM/SIGINT: refuse new calls (503), hang up the calls, release media, ``libDestroy``, exit 0.
   SIGHUP: calls the optional ``reload`` callback given to :class:`Worker`.
 
-Threads: the event loop thread creates the pjsua2 library (so it is registered) and polls it with
-``libHandleEvents(0)`` (``uaConfig.threadCnt = 0``, ``medConfig.hasIoqueue = False``, ``medConfig.threadCnt = 0``):
-SIP, RTP and every pjsua2 callback run on that thread, and every pjsua2 API call is made from it. The only other
-thread entering Python is pjmedia's clock thread, for the media ports (:mod:`ivr.media`). A separate pjsua2
-thread would have to marshal every play/answer/hangup across threads and take the GIL against the loop; polling
-costs one short non-blocking poll every 5 ms while calls are up (20 ms when idle), which bounds the added
-key-to-prompt latency to one poll interval.
+Threads: pjsua2 runs its own threads (``uaConfig.threadCnt = 1`` for SIP and timers, a media ioqueue thread for
+RTP, pjmedia's clock thread for the conference bridge), so SIP, RTP and audio never wait for Python and the
+event loop sleeps until something happens. The loop thread created the library, so it is registered and makes
+every pjsua2 call of the call flow (answer, play, record, transfer, hang up). pjsua2 callbacks arrive on the
+SIP thread: they read what they need and post to the loop with ``loop.call_soon_threadsafe``; the registry of
+legs (``_legs``) is shared with that thread under a lock. The wheel releases the GIL inside every pjsua2 call,
+so a callback waiting for the GIL and the loop waiting for a pjsua2 lock cannot block each other. No Python
+runs per audio frame (:mod:`ivr.media`).
 
-Measured on the 2-core test machine (tests/sip): a key sent by RFC 4733 silences the playing prompt at the
-caller ~40 ms later (including the caller's jitter buffer); an idle worker uses ~1.4% of a core and ~39 MB RSS;
-three calls each hearing a prompt use ~2% of a core per call (copying received frames to Python for recording
-costs ~0.4 ms per 20 ms frame: pjsua2's ByteVector is copied element by element).
+Measured on the 2-core test machine: see bench/hotline/README.md (CPU per call against a bare pjsua2 pool).
 
 Capacity: see :mod:`ivr.capacity` (the wheel's cap of 4 is read at run time; one slot is kept to answer 503 with
 ``Retry-After``; ``sip.max_calls_per_worker`` may lower it). Accepts are spaced by ``sip.accept_calls_per_s``
@@ -54,6 +52,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -64,7 +63,7 @@ import pjsua2 as pj
 
 from ivr.capacity import answer_capacity, library_call_cap
 from ivr.channel import CallChannel, CallHangup
-from ivr.media import PortPool, PromptCache
+from ivr.media import PortPool, PromptIndex
 from ivr.pjcall import AgentLeg, CallState, PjCall, Recogniser, SipCall, guarded
 from ivr.sipmsg import caller_id, mask_number
 from tickets.config import ConfigError, Settings, load_settings
@@ -74,8 +73,8 @@ __all__ = ["CallHandler", "Worker", "WorkerError", "main", "protocol_stdout"]
 log = logging.getLogger(__name__)
 
 CallHandler = Callable[[CallChannel], Awaitable[None]]
-POLL_ACTIVE_S = 0.005
-POLL_IDLE_S = 0.02
+#: How often shutdown checks whether the calls it hung up are gone.
+SHUTDOWN_POLL_S = 0.02
 _CODEC_IDS = {"PCMA": "PCMA/8000", "PCMU": "PCMU/8000", "G722": "G722/16000"}
 
 
@@ -136,13 +135,14 @@ class Worker:
         self.capacity = 0
         self.library_cap = 0
         self.calls: dict[str, PjCall] = {}
-        self._legs: dict[int, SipCall] = {}
+        self._legs: dict[int, SipCall] = {}  # every live pjsua2 leg; shared with the SIP thread under _legs_lock
+        self._legs_lock = threading.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._draining = False
         self._next_accept_at = 0.0
         self._seq = itertools.count(1)
-        self._prompts = PromptCache()
+        self._prompts = PromptIndex()
         self._ep: pj.Endpoint | None = None
         self._account: _Account | None = None
         self._ports: PortPool | None = None
@@ -162,11 +162,11 @@ class Worker:
         self._ep = ep
         cfg = pj.EpConfig()
         cfg.uaConfig.maxCalls = 64  # clamped by the build (read back in library_call_cap)
-        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.threadCnt = 1
         cfg.uaConfig.mainThreadOnly = False
         cfg.uaConfig.userAgent = "hotline96536-ivr"
-        cfg.medConfig.hasIoqueue = False
-        cfg.medConfig.threadCnt = 0
+        cfg.medConfig.hasIoqueue = True
+        cfg.medConfig.threadCnt = 1
         cfg.medConfig.clockRate = 8000
         cfg.medConfig.sndClockRate = 8000
         cfg.medConfig.channelCount = 1
@@ -211,7 +211,8 @@ class Worker:
         account.create(acfg, True)
         self._account = account
         assert self._loop is not None
-        self._ports = PortPool(self._loop, self.library_cap)
+        if self.recogniser is not None:  # idle ports cost a Python callback every 20 ms: only for speech
+            self._ports = PortPool(self._loop, self.library_cap)
 
     def _set_codecs(self, ep: pj.Endpoint) -> None:
         wanted = [_CODEC_IDS[name] for name in self.settings.sip.codecs]
@@ -254,26 +255,11 @@ class Worker:
                  self.capacity)
         self._write_ready()
         try:
-            await self._poll_until_stopped()
+            await self._stop.wait()
         finally:
             await self._shutdown()
             with contextlib.suppress(FileNotFoundError):
                 self.ready_file.unlink()
-
-    def _handle_events(self) -> None:
-        assert self._ep is not None
-        for _ in range(50):
-            if self._ep.libHandleEvents(0) <= 0:
-                break
-
-    async def _poll_until_stopped(self) -> None:
-        stop = asyncio.ensure_future(self._stop.wait())
-        try:
-            while not stop.done():
-                self._handle_events()
-                await asyncio.wait([stop], timeout=POLL_ACTIVE_S if self._legs else POLL_IDLE_S)
-        finally:
-            stop.cancel()
 
     async def _shutdown(self) -> None:
         self._draining = True
@@ -282,8 +268,7 @@ class Worker:
             call.hangup_now()
         deadline = time.monotonic() + 5
         while (self._legs or self._tasks) and time.monotonic() < deadline:
-            self._handle_events()
-            await asyncio.sleep(POLL_ACTIVE_S)
+            await asyncio.sleep(SHUTDOWN_POLL_S)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -292,12 +277,14 @@ class Worker:
             self._ep.hangupAllCalls()
             deadline = time.monotonic() + 3
             while self._legs and time.monotonic() < deadline:
-                self._handle_events()
-                await asyncio.sleep(POLL_ACTIVE_S)
+                await asyncio.sleep(SHUTDOWN_POLL_S)
         self._destroy()
 
     def _destroy(self) -> None:
-        self._legs.clear()
+        for call in self.calls.values():
+            call.release_media()
+        with self._legs_lock:
+            self._legs.clear()
         self.calls.clear()
         if self._ports is not None:
             self._ports.close()
@@ -313,10 +300,13 @@ class Worker:
 
     # --- calls --------------------------------------------------------------------------------------
     def _forget(self, sip: SipCall) -> None:
-        """Called inside the DISCONNECTED callback: drop the registry's reference (see ivr.pjcall)."""
-        for key, leg in list(self._legs.items()):
-            if leg is sip:
-                del self._legs[key]
+        """Called inside the DISCONNECTED callback (SIP thread): drop the registry's reference (see ivr.pjcall)."""
+        with self._legs_lock:
+            self._legs.pop(id(sip), None)
+
+    def _keep(self, sip: SipCall) -> None:
+        with self._legs_lock:
+            self._legs[id(sip)] = sip
 
     def _new_leg(self, call_id: int = pj.PJSUA_INVALID_ID) -> SipCall:
         assert self._account is not None and self._loop is not None
@@ -338,18 +328,30 @@ class Worker:
         self.refused_total += 1
 
     def _on_incoming(self, pj_call_id: int, message: str, source: str) -> None:
-        """Account.onIncomingCall (loop thread): keep the leg referenced, refuse or start serving."""
+        """Account.onIncomingCall (SIP thread): the leg must get its Call object now (pjsua2 hangs up a call
+        left without one); it is kept in the registry and admitted or refused on the loop."""
         sip = self._new_leg(pj_call_id)
-        self._legs[id(sip)] = sip
+        self._keep(sip)
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(self._admit, sip, message, source)
+        except RuntimeError:  # the loop is closing: the worker is shutting down
+            self._refuse(sip, 503, "Service Unavailable", self.settings.sip.retry_after_s)
+
+    def _admit(self, sip: SipCall, message: str, source: str) -> None:
+        """Loop thread: refuse (503 + Retry-After) when full or draining, else ring and start serving."""
+        if sip.disconnected:  # cancelled before it got here
+            return
         ports = self._ports
         active = len(self.calls)
-        if self._draining or ports is None or active >= self.capacity or ports.free == 0:
+        if self._draining or active >= self.capacity or (ports is not None and ports.free == 0):
             log.info("worker %d: full (%d/%d), 503 to %s", self.index, active, self.capacity, source)
             self._refuse(sip, 503, "Service Unavailable", self.settings.sip.retry_after_s)
             return
         call_id = f"w{self.index}-{next(self._seq)}-{uuid.uuid4().hex[:6]}"
         caller = caller_id(message, source, self.settings.sip.trunks, front_door_hosts=self._front_door_hosts)
-        call = PjCall(call_id=call_id, sip=sip, caller=caller, port=ports.acquire(), prompts=self._prompts,
+        call = PjCall(call_id=call_id, sip=sip, caller=caller, port=ports.acquire() if ports else None,
+                      prompts=self._prompts,
                       place_call=self._place_call, transfer_mode=self.settings.agents.transfer_mode,
                       recogniser=self.recogniser)
         self.calls[call_id] = call
@@ -358,10 +360,6 @@ class Worker:
         prm.statusCode = 180
         with contextlib.suppress(pj.Error):
             sip.answer(prm)
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._start_serving, call)
-
-    def _start_serving(self, call: PjCall) -> None:
         task = asyncio.get_running_loop().create_task(self._serve(call), name=f"call-{call.call_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -381,12 +379,13 @@ class Worker:
             delay = self._accept_delay_s()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if call.sip is None or call.hung_up.is_set():
+            sip = call.sip
+            if sip is None or call.hung_up.is_set():
                 return
             prm = pj.CallOpParam(True)
             prm.statusCode = 200
             try:
-                call.sip.answer(prm)
+                sip.answer(prm)
             except pj.Error as exc:
                 log.warning("call %s: cannot answer: %s", call.call_id, exc.info())
                 return
@@ -414,8 +413,9 @@ class Worker:
                 call.hangup_now()
             except Exception:
                 log.exception("call %s: hangup failed", call.call_id)
+            call.release_media()
             self.calls.pop(call.call_id, None)
-            if self._ports is not None:
+            if self._ports is not None and call.port is not None:
                 self._ports.release(call.port)
             log.info("call %s: finished", call.call_id)
 
@@ -426,13 +426,13 @@ class Worker:
         sip = self._new_leg()
         sip.listener = listener
         listener.sip = sip
-        self._legs[id(sip)] = sip
+        self._keep(sip)
         try:
             sip.makeCall(uri, pj.CallOpParam(True))
         except pj.Error as exc:
             log.warning("worker %d: cannot call %s: %s", self.index, uri, exc.info())
             listener.sip = None
-            self._legs.pop(id(sip), None)
+            self._forget(sip)
             return None
         return sip
 

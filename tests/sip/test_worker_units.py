@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ivr.capacity import answer_capacity
-from ivr.media import FRAME_BYTES, DigitBuffer, MediaError, PromptCache, frame_rms, write_wav
+from ivr.media import DigitBuffer, MediaError, PromptIndex, frame_rms, read_pcm, write_wav
 from ivr.sipmsg import SipHeaders, caller_id, mask_number, parse_source_host, uri_user
 from tickets.config import Trunk
 
@@ -112,17 +112,21 @@ def _wav(path: Path, rate: int, channels: int, frames: bytes) -> Path:
     return path
 
 
-def test_prompt_cache_reads_frames_and_rejects_other_formats(tmp_path: Path) -> None:
-    cache = PromptCache()
+def test_prompt_index_reads_lengths_and_rejects_other_formats(tmp_path: Path) -> None:
+    index = PromptIndex(max_entries=2)
     ok = _wav(tmp_path / "ok.wav", 8000, 1, b"\x01\x00" * 500)
-    frames = cache.chunks(ok)
-    assert len(frames) == 4 and all(len(f) == FRAME_BYTES for f in frames)
-    assert cache.chunks(ok) is frames
+    assert index.samples(ok) == 500
+    assert index.samples(ok) == 500
     wide = _wav(tmp_path / "wide.wav", 16000, 1, b"\x00\x00" * 10)
     with pytest.raises(MediaError, match=r"expected 8000 Hz mono 16-bit WAV, got 16000 Hz, 1 channel\(s\), 16-bit$"):
-        cache.chunks(wide)
+        index.samples(wide)
     with pytest.raises(MediaError, match="cannot read WAV"):
-        cache.chunks(tmp_path / "missing.wav")
+        index.samples(tmp_path / "missing.wav")
+    with pytest.raises(MediaError, match=r"expected 8000 Hz mono 16-bit WAV, got 8000 Hz, 2 channel\(s\), 16-bit$"):
+        read_pcm(_wav(tmp_path / "stereo.wav", 8000, 2, b"\x00\x00" * 10))
+    for n in range(3):  # bounded: the oldest entries go
+        index.samples(_wav(tmp_path / f"p{n}.wav", 8000, 1, b"\x00\x00" * (n + 1)))
+    assert len(index._entries) == 2
 
 
 def test_frame_rms_and_write_wav(tmp_path: Path) -> None:
