@@ -19,6 +19,7 @@ from __future__ import annotations
 import array
 import asyncio
 import collections
+import contextlib
 import logging
 import math
 import os
@@ -36,6 +37,7 @@ __all__ = [
     "DigitBuffer",
     "FramePort",
     "MediaError",
+    "PlayerGraveyard",
     "PortPool",
     "PromptIndex",
     "frame_rms",
@@ -134,7 +136,7 @@ class PromptIndex:
 
 def start_player(paths: Sequence[Path], media: pj.AudioMedia) -> pj.AudioMediaPlayer:
     """Play ``paths`` back to back (once, no loop) into ``media``; raises ``pj.Error`` when pjsua2 refuses
-    (e.g. its 32 players are in use). Stop it with :func:`stop_media`."""
+    (e.g. its 32 players are in use). Stop it with :meth:`PlayerGraveyard.bury`, never by destroying it."""
     player = pj.AudioMediaPlayer()
     if len(paths) == 1:
         player.createPlayer(str(paths[0]), pj.PJMEDIA_FILE_NO_LOOP)
@@ -185,6 +187,51 @@ def stop_media(player_or_recorder: pj.AudioMedia) -> None:
     with it) and a recorder writes its WAV header. Safe to call when the call's media is already gone."""
     if player_or_recorder.thisown:
         type(player_or_recorder).__swig_destroy__(player_or_recorder)  # SWIG disowns the proxy: no double delete
+
+
+class PlayerGraveyard:
+    """Stopped players are disconnected at once but destroyed only ``delay_s`` later.
+
+    pjsua2's ``AudioMediaPlayer`` registers an end-of-file callback with a pointer to the C++ player; pjmedia
+    posts that callback to its event thread when the file ends. Destroying the player right after its end (the
+    next prompt starting) let the event thread call into freed memory: a worker died with SIGSEGV at 128
+    concurrent calls. Two seconds is far longer than the event thread takes to run the callback; a worker
+    holds a few players here at most (pjsua2 allows 32).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay_s: float = 2.0) -> None:
+        self._loop = loop
+        self._delay_s = delay_s
+        self._graves: collections.deque[tuple[float, pj.AudioMediaPlayer]] = collections.deque()
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def __len__(self) -> int:
+        return len(self._graves)
+
+    def bury(self, player: pj.AudioMediaPlayer, sink: pj.AudioMedia | None) -> None:
+        """Stop ``player`` now (disconnect it from ``sink``) and destroy it later."""
+        if sink is not None:
+            with contextlib.suppress(pj.Error):  # the call's media is already gone
+                player.stopTransmit(sink)
+        self._graves.append((self._loop.time() + self._delay_s, player))
+        if self._sweep is None:
+            self._sweep = self._loop.call_later(self._delay_s, self.sweep)
+
+    def sweep(self) -> None:
+        self._sweep = None
+        now = self._loop.time()
+        while self._graves and self._graves[0][0] <= now:
+            stop_media(self._graves.popleft()[1])
+        if self._graves:
+            self._sweep = self._loop.call_at(self._graves[0][0], self.sweep)
+
+    def close(self) -> None:
+        """Destroy every player now (shutdown, before ``libDestroy``)."""
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        while self._graves:
+            stop_media(self._graves.popleft()[1])
 
 
 class FramePort(pj.AudioMediaPort):

@@ -36,6 +36,7 @@ from ivr.media import (
     DigitBuffer,
     FramePort,
     MediaError,
+    PlayerGraveyard,
     PromptIndex,
     read_pcm,
     start_player,
@@ -182,7 +183,8 @@ class PjCall:
     """The CallChannel of one incoming call (see :class:`ivr.channel.CallChannel` for the contract)."""
 
     def __init__(self, *, call_id: str, sip: SipCall, caller: CallerId, prompts: PromptIndex,
-                 place_call: Callable[[str, AgentLeg], SipCall | None], port: FramePort | None = None,
+                 graveyard: PlayerGraveyard, place_call: Callable[[str, AgentLeg], SipCall | None],
+                 port: FramePort | None = None,
                  transfer_mode: str = "bridge", recogniser: Recogniser | None = None) -> None:
         self.call_id = call_id
         self.caller = caller
@@ -198,7 +200,9 @@ class PjCall:
         self._transfer_mode = transfer_mode
         self._digits = DigitBuffer()
         self._agent: AgentLeg | None = None
+        self._graveyard = graveyard
         self._player: pj.AudioMediaPlayer | None = None
+        self._player_sink: pj.AudioMedia | None = None
         self._refer_result: asyncio.Future[int] | None = None
         sip.listener = self
         if sip.disconnected:  # it ended on the SIP thread before this listener was in place
@@ -220,7 +224,8 @@ class PjCall:
     def _stop_prompt(self) -> None:
         player, self._player = self._player, None
         if player is not None:
-            stop_media(player)
+            self._graveyard.bury(player, self._player_sink)
+        self._player_sink = None
 
     def release_media(self) -> None:
         """Stop whatever plays (the call is over, or bridged)."""
@@ -249,6 +254,7 @@ class PjCall:
         elif self._player is not None:  # a re-INVITE gave the call new media while a prompt plays
             with contextlib.suppress(pj.Error):
                 self._player.startTransmit(media)
+                self._player_sink = media
         self.media_ready.set()
 
     def on_digit(self, digit: str, method: int) -> None:
@@ -291,6 +297,7 @@ class PjCall:
             return 0.0
         try:
             self._player = start_player(paths, media)
+            self._player_sink = media
         except pj.Error as exc:
             log.warning("call %s: cannot play %s: %s", self.call_id, paths[0].name, exc.info())
             return 0.0

@@ -33,3 +33,12 @@ class PromptSource(Protocol):
 
     def tone(self) -> Path:
         """The beep before recording."""
+
+    def pause(self) -> Path:
+        """A short silence (250 ms) after each item of a spoken list (pieces are trimmed, so items would run
+        together without it)."""
+
+    def fragment(self, path: Path) -> Path:
+        """The same audio without its leading and trailing silence, for the inside of a composed sentence (a
+        sentence file ends with a pause fit for the end of a prompt). Pieces already trimmed (digits, numbers,
+        dates) may be returned as they are. Prepared with the texts by :meth:`prepare`."""

@@ -5,6 +5,11 @@ processes, keyed by a hash of (renderer, voice, text). A recording ``<prompts_di
 synthetic voice for that key. Numbers, digit strings, dates, working days and ticket statuses are spoken from
 pieces rendered by :meth:`PromptLibrary.prepare_pieces` at start-up, so nothing is synthesised on a live call:
 after :meth:`PromptLibrary.prepare` every lookup is a dictionary access.
+
+A sentence file ends with espeak-ng's pause (about 300 ms) and starts with a little silence: right as a prompt on
+its own, wrong inside a sentence composed of several files. :meth:`PromptLibrary.fragment` gives the same audio
+trimmed like the pieces (``frag-*.wav`` in the cache, derived from the file, never rendered again); ``prepare``
+derives the fragments of everything it resolves, so a call never waits for one.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from .tts import (
     render_in_processes,
     renderer_id,
     resolve_voice,
+    trim_wav,
     write_tone,
 )
 
@@ -61,6 +67,8 @@ _TELEPHONE = "零幺二三四五六七八九"  # digit strings (ticket numbers, 
 _UNITS = ((10000, "万"), (1000, "千"), (100, "百"), (10, "十"), (1, ""))
 _WORKING_DAYS = "个工作日"
 _KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_FRAGMENT_PREFIX = "frag-"
+_FRAGMENT_VERSION = f"fragment-1/r{RENDERER_VERSION}"  # part of a fragment's name: bump when trimming changes
 
 # Every piece a spoken value is made of, with the key under which a recording may replace it.
 PIECE_KEYS: dict[str, str] = {
@@ -164,6 +172,7 @@ class PromptStats:
     misses: int = 0
     overrides: int = 0
     broken_overrides: int = 0
+    fragments: int = 0  # trimmed copies written (see PromptLibrary.fragment)
 
 
 class PromptLibrary:
@@ -195,6 +204,8 @@ class PromptLibrary:
         self._pieces: dict[str, Path] = {}
         self._statuses: dict[Status, Path] = {}
         self._tone: Path | None = None
+        self._pause: Path | None = None
+        self._fragments: dict[Path, Path] = {}  # a prompt's path -> its trimmed copy (a piece: itself)
         self._lock = threading.RLock()  # one prepare or miss at a time in this process
         self.stats = PromptStats()
 
@@ -210,7 +221,9 @@ class PromptLibrary:
         with self._lock:
             self._ensure_cache_dir()
             remove_stale_temps(self._cache_dir)
-            self._paths.update(self._resolve(items, self._sentence_spec, force))
+            resolved = self._resolve(items, self._sentence_spec, force)
+            self._derive_fragments(resolved.values())
+            self._paths.update(resolved)
 
     def prepare_pieces(self, *, force: bool = False) -> None:
         """Render the pieces of numbers, digit strings, dates, working days and statuses, and the tone."""
@@ -219,9 +232,16 @@ class PromptLibrary:
         with self._lock:
             self._ensure_cache_dir()
             resolved = self._resolve(items, self._piece_spec, force)
+            # Rendered trimmed already: a piece is its own fragment. A recording standing in for one is not.
+            trimmed = {path for (_, text), path in resolved.items() if path == self._cache_path(self._piece_spec, text)}
+            self._derive_fragments(set(resolved.values()) - trimmed)
+            self._fragments.update((path, path) for path in trimmed)
             self._pieces = {text: resolved[(key, text)] for text, key in PIECE_KEYS.items()}
             self._statuses = {s: resolved[(_status_key(s), s.label_zh)] for s in Status}
             self._tone = self._override("tone") or self._make_tone()
+            self._fragments[self._tone] = self._tone  # a beep, played on its own
+            self._pause = self._make_pause()
+            self._fragments[self._pause] = self._pause
 
     async def prepare_async(self, texts: Iterable[tuple[str | None, str]]) -> None:
         """Pieces and texts, off the event loop (the call worker's start-up)."""
@@ -238,6 +258,15 @@ class PromptLibrary:
             self._cache_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RenderError(f"cannot create the prompt cache folder {self._cache_dir}: {exc}") from exc
+
+    def _make_pause(self) -> Path:
+        path = self._cache_dir / f"pause-250ms-r{RENDERER_VERSION}.wav"
+        if not path.is_file():
+            try:
+                write_tone(path, duration_s=0.25, level=0.0)
+            except OSError as exc:
+                raise RenderError(f"cannot write {path}: {exc}") from exc
+        return path
 
     def _make_tone(self) -> Path:
         path = self._cache_dir / f"tone-1000hz-300ms-r{RENDERER_VERSION}.wav"
@@ -340,8 +369,53 @@ class PromptLibrary:
             logger.warning("prompt cache miss: %r (key %s) was not prepared; rendering it now", text, key)
             self._ensure_cache_dir()
             resolved = self._resolve([(key, text)], self._sentence_spec, False)
+            self._derive_fragments(resolved.values())
             self._paths.update(resolved)
         return resolved[(key, text)]
+
+    def fragment(self, path: Path) -> Path:
+        """``path`` without its leading and trailing silence (5 and 30 ms left, as the pieces), for the inside of a
+        composed sentence: prepared by ``prepare`` for everything it resolved; any other path is trimmed now
+        and logged as a miss. Pieces and the tone are returned as they are, and so is a fragment."""
+        frag = self._fragments.get(path)
+        if frag is not None:
+            return frag
+        if path.parent == self._cache_dir and path.name.startswith(_FRAGMENT_PREFIX):
+            return path
+        with self._lock:
+            frag = self._fragments.get(path)
+            if frag is not None:
+                return frag
+            self.stats.misses += 1
+            logger.warning("prompt cache miss: no fragment of %s was prepared; trimming it now", path)
+            try:
+                self._ensure_cache_dir()
+                return self._derive_fragment(path)
+            except RenderError as exc:  # the call goes on with the untrimmed prompt
+                logger.error("cannot trim %s, playing it with its silence: %s", path, exc)
+                self._fragments[path] = path
+                return path
+
+    def _derive_fragments(self, paths: Iterable[Path]) -> None:
+        for path in paths:
+            self._derive_fragment(path)
+
+    def _derive_fragment(self, path: Path) -> Path:
+        """Write (or find) the trimmed copy of ``path``, named after the file's path, modification time and size:
+        a re-rendered or re-recorded source gets a new copy, the old one stays for calls still playing it."""
+        try:
+            with open(path, "rb") as src:
+                st = os.fstat(src.fileno())
+                key = (f"{_FRAGMENT_VERSION}\x1f{self._piece_spec.trim_ms}\x1f{os.path.abspath(path)}"
+                       f"\x1f{st.st_mtime_ns}\x1f{st.st_size}")
+                frag = self._cache_dir / f"{_FRAGMENT_PREFIX}{hashlib.sha256(key.encode()).hexdigest()[:32]}.wav"
+                if not frag.is_file():
+                    trim_wav(src, frag, self._piece_spec.trim_ms)
+                    self.stats.fragments += 1
+        except OSError as exc:
+            raise RenderError(f"cannot trim {path} into the prompt cache {self._cache_dir}: {exc}") from exc
+        self._fragments[path] = self._fragments[frag] = frag
+        return frag
 
     def digits(self, digits: str) -> list[Path]:
         return self._spoken(digit_pieces(digits))
@@ -365,6 +439,11 @@ class PromptLibrary:
         self._ensure_pieces()
         assert self._tone is not None
         return self._tone
+
+    def pause(self) -> Path:
+        self._ensure_pieces()
+        assert self._pause is not None
+        return self._pause
 
     def piece(self, text: str) -> Path:
         """The WAV of one piece (a key of :data:`PIECE_KEYS`)."""

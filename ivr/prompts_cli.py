@@ -72,6 +72,6 @@ def _render(args: argparse.Namespace, settings: Settings) -> int:
     per_prompt_ms = 1000 * stats.render_s / stats.renders if stats.renders else 0.0
     print(f"prompts: {len(texts)} texts and the number pieces ready in {time.perf_counter() - started:.2f} s; "
           f"rendered {stats.renders} ({per_prompt_ms:.1f} ms each), {stats.cache_hits} already cached, "
-          f"{stats.overrides} recorded ({stats.broken_overrides} unusable); "
+          f"{stats.overrides} recorded ({stats.broken_overrides} unusable), {stats.fragments} fragments trimmed; "
           f"cache {library.cache_dir}: {library.cache_size_bytes() / 1024:.0f} KiB")
     return 0

@@ -29,7 +29,7 @@ import types
 import wave
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 __all__ = [
     "RENDERER_VERSION",
@@ -49,6 +49,7 @@ __all__ = [
     "renderer_id",
     "resolve_voice",
     "rms",
+    "trim_wav",
     "write_tone",
 ]
 
@@ -198,6 +199,8 @@ def _write_wav_atomic(pcm: bytes, dest: Path) -> None:
 
 
 def _trim(pcm: bytes, lead_ms: int, tail_ms: int) -> bytes:
+    """Keep ``lead_ms`` before the first and ``tail_ms`` after the last sample louder than the threshold; the
+    samples in between are kept exactly. Audio without any such sample is returned as it is."""
     samples = array.array("h", pcm)
     loud = [i for i, s in enumerate(samples) if abs(s) > _TRIM_THRESHOLD]
     if not loud:
@@ -229,6 +232,21 @@ def convert_to_telephone(src: Path, dest: Path, *, gain_db: float = 0.0, trim_ms
     if trim_ms != (0, 0):
         pcm = _trim(pcm[: len(pcm) // 2 * 2], *trim_ms)
     _write_wav_atomic(pcm[: len(pcm) // 2 * 2], dest)
+
+
+def trim_wav(src: BinaryIO, dest: Path, trim_ms: tuple[int, int]) -> None:
+    """Copy the 8 kHz mono 16-bit WAV read from ``src`` (an open file) to ``dest`` (atomically), keeping only
+    ``trim_ms`` = (lead, tail) milliseconds of its leading and trailing silence: the trimming pieces get."""
+    name = getattr(src, "name", "WAV source")
+    try:
+        with wave.open(src, "rb") as wav:
+            fmt = (wav.getframerate(), wav.getnchannels(), wav.getsampwidth())
+            pcm = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError, OSError) as exc:
+        raise RenderError(f"{name}: not a readable PCM WAV file: {exc}") from exc
+    if fmt != (SAMPLE_RATE_HZ, 1, 2):
+        raise RenderError(f"{name}: {fmt[0]} Hz, {fmt[1]} channel(s), {8 * fmt[2]}-bit; expected 8 kHz mono 16-bit")
+    _write_wav_atomic(_trim(pcm[: len(pcm) // 2 * 2], *trim_ms), dest)
 
 
 def write_tone(dest: Path, *, frequency_hz: float = 1000.0, duration_s: float = 0.3, level: float = 0.5) -> None:

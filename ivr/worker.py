@@ -46,6 +46,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import faulthandler
 import itertools
 import json
 import logging
@@ -63,7 +64,7 @@ import pjsua2 as pj
 
 from ivr.capacity import answer_capacity, library_call_cap
 from ivr.channel import CallChannel, CallHangup
-from ivr.media import PortPool, PromptIndex
+from ivr.media import PlayerGraveyard, PortPool, PromptIndex
 from ivr.pjcall import AgentLeg, CallState, PjCall, Recogniser, SipCall, guarded
 from ivr.sipmsg import caller_id, mask_number
 from tickets.config import ConfigError, Settings, load_settings
@@ -146,6 +147,7 @@ class Worker:
         self._ep: pj.Endpoint | None = None
         self._account: _Account | None = None
         self._ports: PortPool | None = None
+        self._graveyard: PlayerGraveyard | None = None
         self._log_writer: _LogWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.answered_total = 0
@@ -211,6 +213,7 @@ class Worker:
         account.create(acfg, True)
         self._account = account
         assert self._loop is not None
+        self._graveyard = PlayerGraveyard(self._loop)
         if self.recogniser is not None:  # idle ports cost a Python callback every 20 ms: only for speech
             self._ports = PortPool(self._loop, self.library_cap)
 
@@ -278,6 +281,8 @@ class Worker:
             deadline = time.monotonic() + 3
             while self._legs and time.monotonic() < deadline:
                 await asyncio.sleep(SHUTDOWN_POLL_S)
+        if self._graveyard:  # let pjmedia's event thread run the end-of-file callbacks of recent prompts
+            await asyncio.sleep(SHUTDOWN_POLL_S * 10)
         self._destroy()
 
     def _destroy(self) -> None:
@@ -286,6 +291,9 @@ class Worker:
         with self._legs_lock:
             self._legs.clear()
         self.calls.clear()
+        if self._graveyard is not None:
+            self._graveyard.close()
+            self._graveyard = None
         if self._ports is not None:
             self._ports.close()
             self._ports = None
@@ -339,7 +347,7 @@ class Worker:
             self._refuse(sip, 503, "Service Unavailable", self.settings.sip.retry_after_s)
 
     def _admit(self, sip: SipCall, message: str, source: str) -> None:
-        """Loop thread: refuse (503 + Retry-After) when full or draining, else ring and start serving."""
+        """Loop thread: refuse (503 + Retry-After) when full or draining, else start serving."""
         if sip.disconnected:  # cancelled before it got here
             return
         ports = self._ports
@@ -350,16 +358,13 @@ class Worker:
             return
         call_id = f"w{self.index}-{next(self._seq)}-{uuid.uuid4().hex[:6]}"
         caller = caller_id(message, source, self.settings.sip.trunks, front_door_hosts=self._front_door_hosts)
+        assert self._graveyard is not None
         call = PjCall(call_id=call_id, sip=sip, caller=caller, port=ports.acquire() if ports else None,
-                      prompts=self._prompts,
+                      prompts=self._prompts, graveyard=self._graveyard,
                       place_call=self._place_call, transfer_mode=self.settings.agents.transfer_mode,
                       recogniser=self.recogniser)
         self.calls[call_id] = call
         log.info("call %s: incoming from %s via %s", call_id, mask_number(caller.number), source)
-        prm = pj.CallOpParam(True)
-        prm.statusCode = 180
-        with contextlib.suppress(pj.Error):
-            sip.answer(prm)
         task = asyncio.get_running_loop().create_task(self._serve(call), name=f"call-{call.call_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -377,7 +382,13 @@ class Worker:
     async def _serve(self, call: PjCall) -> None:
         try:
             delay = self._accept_delay_s()
-            if delay > 0:
+            if delay > 0:  # paced: ring meanwhile. Otherwise 200 at once (a 180 relayed late by a loaded front
+                sip = call.sip  # door could reach the caller after the 200, which strict UAs such as sipp refuse)
+                if sip is not None:
+                    ringing = pj.CallOpParam(True)
+                    ringing.statusCode = 180
+                    with contextlib.suppress(pj.Error):
+                        sip.answer(ringing)
                 await asyncio.sleep(delay)
             sip = call.sip
             if sip is None or call.hung_up.is_set():
@@ -493,6 +504,7 @@ def main(argv: list[str] | None = None, handler: CallHandler | None = None) -> i
         return 2
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else settings.logging.level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    faulthandler.enable(sys.stderr, all_threads=True)  # a crash inside pjsua2 still says where Python was
     if handler is None and not args.demo:
         # Imported here: the demo and the worker tests run without the store and the menus.
         from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - see above

@@ -49,8 +49,16 @@ def static_texts(
     return unique
 
 
+Part = Phrase | Sequence[Path]  # of a composed sentence: a menu phrase, or paths (a name, a number, a date)
+SENTENCE_ENDS = ("。", "！", "？")  # a phrase ending so keeps its pause even inside a composition
+
+
 class Speaker:
-    """Turns what the flow wants to say into WAV paths for :meth:`CallChannel.play`."""
+    """Turns what the flow wants to say into WAV paths for :meth:`CallChannel.play`.
+
+    A sentence composed of several files (a status, a ticket number read back, a guide's facts) is played with
+    every file but the last trimmed of its silence (:meth:`PromptSource.fragment`), so it sounds like one
+    sentence rather than a list; its last file keeps its natural tail, the pause before the next prompt."""
 
     def __init__(self, menu: Menu, prompts: PromptSource) -> None:
         self.menu = menu
@@ -71,98 +79,117 @@ class Speaker:
         return [self.prompts.text(LIANG)] if value == 2 else self.prompts.number(value)
 
     def item(self, name: str, key: int) -> list[Path]:
-        """``<name>请按<key>``."""
-        return [*self.name(name), *self(P.PRESS), *self.prompts.number(key)]
+        """``<name>请按<key>``, then a short pause before the next item."""
+        return [*self._sentence(self.name(name), P.PRESS, self.prompts.number(key)), self.prompts.pause()]
+
+    def _sentence(self, *parts: Part) -> list[Path]:
+        """One sentence of ``parts``: every file but the last as a fragment. A phrase ending with 。！？ (e.g.
+        提取码不正确。 before 您还可以再试两次。) ends a sentence and keeps its pause."""
+        out: list[Path] = []
+        pending: list[Path] = []
+        for part in parts:
+            if not isinstance(part, Phrase):
+                pending += part
+                continue
+            pending += self(part)
+            if self.menu.phrase(part).text.rstrip().endswith(SENTENCE_ENDS):
+                out += self._joined(pending)
+                pending = []
+        return out + self._joined(pending)
+
+    def _joined(self, paths: Sequence[Path]) -> list[Path]:
+        return [*(self.prompts.fragment(p) for p in paths[:-1]), *paths[-1:]]
 
     # progress -------------------------------------------------------------------------------------------
 
-    def _by(self, summary: TicketSummary) -> list[Path]:
-        return [*self(P.HANDLED_BY), *self.name(summary.department)] if summary.department else []
+    def _by(self, summary: TicketSummary) -> list[Part]:
+        return [P.HANDLED_BY, self.name(summary.department)] if summary.department else []
 
-    def _deadline(self, summary: TicketSummary) -> list[Path]:
+    def _deadline(self, summary: TicketSummary) -> list[Part]:
         if summary.deadline is None:
-            return self(P.PERIOD)
-        return [*self(P.EXPECTED), *self.prompts.date(summary.deadline), *self(P.BEFORE_RESOLVED)]
+            return [P.PERIOD]
+        return [P.EXPECTED, self.prompts.date(summary.deadline), P.BEFORE_RESOLVED]
 
     def status(self, summary: TicketSummary) -> list[Path]:
         """E.g. 您的投诉工单已于十一月二十九日派往区住房和城乡建设局，正在办理中，预计十二月十八日前办结。"""
-        head = [*self(P.YOUR), *self.name(summary.kind.label_zh), *self(P.TICKET_WORD)]
+        return self._sentence(*self._status_parts(summary))
+
+    def _status_parts(self, summary: TicketSummary) -> list[Part]:
+        head: list[Part] = [P.YOUR, self.name(summary.kind.label_zh), P.TICKET_WORD]
         st = summary.status
         dispatched = summary.dispatched_on is not None and summary.department is not None
         if st in (Status.DISPATCHED, Status.IN_PROGRESS, Status.EXTENDED) and dispatched:
             assert summary.dispatched_on is not None and summary.department is not None
-            tail = self(P.EXTENDED) if st is Status.EXTENDED else self(P.BEING_HANDLED)
-            return [*head, *self(P.ON), *self.prompts.date(summary.dispatched_on), *self(P.SENT_TO),
-                    *self.name(summary.department), *tail, *self._deadline(summary)]
+            tail = P.EXTENDED if st is Status.EXTENDED else P.BEING_HANDLED
+            return [*head, P.ON, self.prompts.date(summary.dispatched_on), P.SENT_TO,
+                    self.name(summary.department), tail, *self._deadline(summary)]
         if st is Status.REGISTERED:
-            return [*head, *self(P.ON), *self.prompts.date(summary.created_on), *self(P.ACCEPTED_WAITING),
-                    *self._deadline(summary)]
+            return [*head, P.ON, self.prompts.date(summary.created_on), P.ACCEPTED_WAITING, *self._deadline(summary)]
         if st in (Status.DISPATCHED, Status.IN_PROGRESS, Status.EXTENDED):  # no dispatch details
-            tail = self(P.EXTENDED) if st is Status.EXTENDED else self(P.BEING_HANDLED)
-            return [*head, *self(P.ON), *self.prompts.date(summary.created_on), *self(P.ACCEPTED), *tail,
-                    *self._deadline(summary)]
+            tail = P.EXTENDED if st is Status.EXTENDED else P.BEING_HANDLED
+            return [*head, P.ON, self.prompts.date(summary.created_on), P.ACCEPTED, tail, *self._deadline(summary)]
         if st is Status.RETURNED:
-            return [*head, *self(P.RETURNED), *self._deadline(summary)]
+            return [*head, P.RETURNED, *self._deadline(summary)]
         if st is Status.REOPENED:
-            return [*head, *self(P.REOPENED), *self._by(summary), *self._deadline(summary)]
+            return [*head, P.REOPENED, *self._by(summary), *self._deadline(summary)]
         if st is Status.RESOLVED:
             on = summary.resolved_on or summary.created_on
-            return [*head, *self(P.ON), *self.prompts.date(on), *self(P.RESOLVED), *self._by(summary),
-                    *self(P.WILL_CALL_BACK)]
+            return [*head, P.ON, self.prompts.date(on), P.RESOLVED, *self._by(summary), P.WILL_CALL_BACK]
         if st is Status.CALLED_BACK:
-            return [*head, *self(P.CALLED_BACK)]
+            return [*head, P.CALLED_BACK]
         if st is Status.MERGED:
-            return [*head, *self(P.MERGED)]
-        return [*head, *self(P.CLOSED)]
+            return [*head, P.MERGED]
+        return [*head, P.CLOSED]
 
     def open_tickets(self, count: int) -> list[Path]:
         """您有N件正在办理的工单，最近的一件是："""
-        return [*self(P.YOU_HAVE), *self.count(count), *self(P.OPEN_TICKETS_NEWEST)]
+        return self._sentence(P.YOU_HAVE, self.count(count), P.OPEN_TICKETS_NEWEST)
 
     def wrong_code(self, attempts_left: int) -> list[Path]:
+        """提取码不正确。您还可以再试N次。"""
         if attempts_left <= 0:
             return self(P.WRONG_CODE_LOCKED)
-        return [*self(P.WRONG_CODE, P.ATTEMPTS_LEFT), *self.count(attempts_left), *self(P.TIMES)]
+        return self._sentence(P.WRONG_CODE, P.ATTEMPTS_LEFT, self.count(attempts_left), P.TIMES)
 
     def locked(self, until: dt.datetime) -> list[Path]:
         """查询失败次数过多……请在十一月二十九日十五点三十分以后再试，或按0转人工服务。"""
-        time = [*self.count(until.hour), *self(P.HOUR)]
+        time: list[Part] = [self.count(until.hour), P.HOUR]
         if until.minute:
             zero = self.prompts.digits("0") if until.minute < 10 else []  # 八点零五分
-            time += [*zero, *self.prompts.number(until.minute), *self(P.MINUTE)]
-        return [*self(P.LOCKED_UNTIL), *self.prompts.date(until.date()), *time, *self(P.LOCKED_RETRY_AFTER)]
+            time += [zero, self.prompts.number(until.minute), P.MINUTE]
+        return self._sentence(P.LOCKED_UNTIL, self.prompts.date(until.date()), *time, P.LOCKED_RETRY_AFTER)
 
     # register -------------------------------------------------------------------------------------------
 
     def ticket_numbers(self, number: str, extraction_code: str, *, lead: Phrase) -> list[Path]:
         """The ticket number twice, digit by digit, then the extraction code."""
         digits = self.prompts.digits
-        return [
-            *self(lead, P.TICKET_NUMBER_IS), *digits(number), *self(P.TICKET_NUMBER_AGAIN), *digits(number),
-            *self(P.EXTRACTION_CODE_IS), *digits(extraction_code), *self(P.KEEP_NUMBERS),
-        ]
+        return self._sentence(lead, P.TICKET_NUMBER_IS, digits(number), P.TICKET_NUMBER_AGAIN, digits(number),
+                              P.EXTRACTION_CODE_IS, digits(extraction_code), P.KEEP_NUMBERS)
 
     # guides ---------------------------------------------------------------------------------------------
 
     def guide(self, guide: GuideFacts) -> list[Path]:
+        """The name (a title: its pause stays), then one sentence per fact; materials are a list whose items keep
+        their pauses (they have no punctuation between them)."""
         out = [*self.name(guide.name)]
         if guide.materials:
-            out += self(P.GUIDE_MATERIALS)
-            for material in guide.materials:
+            first, *rest = guide.materials
+            out += self._sentence(P.GUIDE_MATERIALS, self.name(first))
+            for material in rest:
                 out += self.name(material)
         if guide.place:
-            out += [*self(P.GUIDE_PLACE), *self.name(guide.place)]
+            out += self._sentence(P.GUIDE_PLACE, self.name(guide.place))
         if guide.hours:
-            out += [*self(P.GUIDE_HOURS), *self.name(guide.hours)]
+            out += self._sentence(P.GUIDE_HOURS, self.name(guide.hours))
         if guide.trips <= 0:
             out += self(P.GUIDE_ONLINE)
         elif guide.trips == 1:
             out += self(P.GUIDE_ONE_TRIP)
         else:
-            out += [*self(P.GUIDE_TRIPS), *self.count(guide.trips), *self(P.TIMES)]
+            out += self._sentence(P.GUIDE_TRIPS, self.count(guide.trips), P.TIMES)
         if guide.promised_days == 0:
             out += self(P.GUIDE_ON_THE_SPOT)
         elif guide.promised_days is not None:
-            days = self.count(guide.promised_days)
-            out += [*self(P.GUIDE_PROMISED), *days, *self(P.GUIDE_WORKING_DAYS)]
+            out += self._sentence(P.GUIDE_PROMISED, self.count(guide.promised_days), P.GUIDE_WORKING_DAYS)
         return out

@@ -1,13 +1,19 @@
 """What a caller heard, checked against the prompt library's own WAV files (numpy, test-only).
 
-The worker plays a list of WAVs back to back, each padded to whole 20 ms frames (ivr.media.PromptCache), so the
-caller's recording is those files in sequence, through PCMA and the caller's jitter buffer. That jitter buffer now
-and then drops or repeats 10-20 ms (measured here: a few such slips in a long sentence on a loaded machine), which
-ruins the normalized cross-correlation (NCC) of a whole sentence. So a WAV is matched as 50 ms segments placed one
-after another with a little slack, scored by their energy-weighted NCC; a known phrase is located by the best few
-NCC peaks of its first 0.5 s, each followed through the whole phrase; and digits are read by walking piece by
-piece, trying every digit's WAV at each position. Right pieces score ~1.0 (0.8 with a slip inside), the runner-up
-at least ~0.35 less.
+The worker plays a list of WAVs through one pjsua2 playlist (ivr.media.start_player): back to back, sample for
+sample, NOT padded to 20 ms frames (only the end of the whole list is filled up to a frame). Inside a composed
+sentence every file but the last is a fragment, the file without its silence (PromptSource.fragment), so the
+templates to match are the paths the Speaker returns, not the whole sentence files. The caller's recording is
+those files in sequence, through PCMA and the caller's jitter buffer. That jitter buffer now and then drops or
+repeats 10-20 ms (measured here: a few such slips in a long sentence on a loaded machine), which ruins the
+normalized cross-correlation (NCC) of a whole sentence. So a WAV is matched as 50 ms segments placed one after
+another with a little slack, scored by their energy-weighted NCC; a known phrase is located by the best few NCC
+peaks of its first 0.5 s, each followed through the whole phrase; and digits are read by walking piece by piece,
+trying every digit's WAV at each position, the next piece expected right where the previous one ended (exact
+lengths). Right pieces score ~1.0 (0.8 with a slip inside), the runner-up at least ~0.35 less.
+
+:func:`seconds` rounds every file up to whole frames: a slight overestimate of the playing time, meant for how
+long a caller waits, not for positions.
 """
 
 from __future__ import annotations
@@ -34,12 +40,12 @@ def load(path: Path) -> np.ndarray:
 
 
 def padded_len(samples: np.ndarray) -> int:
-    """The length the worker plays (whole frames)."""
+    """The length rounded up to whole 20 ms frames: an upper bound of how long the file plays."""
     return -(-len(samples) // FRAME) * FRAME
 
 
 def seconds(paths: Sequence[Path]) -> float:
-    """How long the worker takes to play these WAVs."""
+    """How long the worker takes to play these WAVs, at most (each rounded up to whole frames): for waits."""
     return sum(padded_len(load(p)) for p in paths) / RATE_HZ
 
 
@@ -115,9 +121,8 @@ def _placed(template: np.ndarray, signal: np.ndarray, pos: int) -> tuple[Hit, in
 
 def piece(template: np.ndarray, signal: np.ndarray, pos: int) -> tuple[Hit, int]:
     """The piece heard about sample ``pos``: (where it started and how well it matched, where the next piece
-    starts, after the piece's padding to whole frames)."""
-    hit, end = _placed(template, signal, pos)
-    return hit, end + padded_len(template) - len(template)
+    starts: right after it, the playlist does not pad)."""
+    return _placed(template, signal, pos)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +182,7 @@ def phrase_end(template: np.ndarray, signal: np.ndarray, near: int | None = None
     score says how well the phrase matched."""
     starts = _candidates(template, signal) if near is None else [near]
     hit, end = max((_placed(template, signal, start) for start in starts), key=lambda t: t[0].score)
-    return Hit(end + padded_len(template) - len(template), hit.score)
+    return Hit(end, hit.score)
 
 
 def heard_in_order(signal: np.ndarray, sequence: Sequence[Path]) -> list[Hit]:

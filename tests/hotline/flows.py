@@ -17,13 +17,31 @@ DIGITS = "0123456789"
 
 
 def digit_templates(speaker: Speaker) -> dict[str, Any]:
-    return {d: audio.load(p) for d, p in zip(DIGITS, speaker.prompts.digits(DIGITS), strict=True)}
+    """Each digit as played inside the read-back (a piece: its own fragment)."""
+    played = [speaker.prompts.fragment(p) for p in speaker.prompts.digits(DIGITS)]
+    return {d: audio.load(p) for d, p in zip(DIGITS, played, strict=True)}
+
+
+def numbers_prompts(speaker: Speaker) -> list[Path]:
+    """What the worker plays after registering (any digits: their WAVs are not used from here)."""
+    return speaker.ticket_numbers("0" * 12, "0" * 6, lead=P.REGISTERED)
+
+
+def as_played(speaker: Speaker, phrase: P, played: list[Path]) -> Path:
+    """The WAV of ``phrase`` as it is in ``played``: its fragment inside a sentence, else the whole file."""
+    [whole] = speaker(phrase)
+    fragment = speaker.prompts.fragment(whole)
+    for path in (fragment, whole):
+        if path in played:
+            return path
+    raise AssertionError(f"{phrase} is not among the prompts played: {played}")
 
 
 def numbers_seconds(speaker: Speaker) -> float:
-    """An upper bound of how long "已登记，工单编号是…再说一遍…提取码是…" lasts (whatever the digits)."""
-    longest = max(audio.seconds([p]) for p in speaker.prompts.digits(DIGITS))
-    fixed = speaker(P.REGISTERED, P.TICKET_NUMBER_IS, P.TICKET_NUMBER_AGAIN, P.EXTRACTION_CODE_IS)
+    """An upper bound of how long "已登记。工单编号是…再说一遍…提取码是…" lasts (whatever the digits)."""
+    digits = speaker.prompts.digits(DIGITS)
+    longest = max(audio.seconds([p]) for p in digits)
+    fixed = [p for p in numbers_prompts(speaker)[:-1] if p not in digits]  # up to the last digit of the code
     return audio.seconds(fixed) + 30 * longest
 
 
@@ -31,8 +49,9 @@ def read_back(recording: Path, speaker: Speaker) -> dict[str, Any]:
     """Decode the ticket number (twice) and the extraction code from the caller's recording."""
     heard = audio.load(recording)
     digits = digit_templates(speaker)
-    anchor, again, code_is = (audio.load(speaker(p)[0]) for p in (P.TICKET_NUMBER_IS, P.TICKET_NUMBER_AGAIN,
-                                                                   P.EXTRACTION_CODE_IS))
+    played = numbers_prompts(speaker)
+    anchor, again, code_is = (audio.load(as_played(speaker, p, played)) for p in (
+        P.TICKET_NUMBER_IS, P.TICKET_NUMBER_AGAIN, P.EXTRACTION_CODE_IS))
     first_at = audio.phrase_end(anchor, heard)
     first = audio.decode(heard, first_at.offset, 12, digits)
     again_at = audio.phrase_end(again, heard, first.end)

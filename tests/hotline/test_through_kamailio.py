@@ -1,14 +1,18 @@
 """The hotline through its front door: ``hotline serve`` with Kamailio in front of three pjsua2 workers (3 calls
 each with the pjsua2 wheel), real pjsua2 callers. The register flow end to end, more calls than one worker holds,
 503 with Retry-After when every worker is full, callers hanging up at every step of the register flow, and other
-SIP clients: sipp pressing a key from its shipped RFC 4733 capture, and baresip calling in headless."""
+SIP clients: sipp pressing a key from its shipped RFC 4733 capture, and baresip calling in headless, answered, and
+pressing keys (RFC 4733) through its stdio UI for the menus to follow."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -144,25 +148,133 @@ async def test_sipp_presses_a_key_from_its_shipped_rfc4733_capture(server: Hotli
     assert record["path"] == ["main", "guides"], record  # the key from the capture was 3
 
 
-@pytest.mark.skipif(shutil.which("baresip") is None, reason="needs the Debian package baresip")
-async def test_baresip_calls_in_headless_and_is_answered(
-        server: HotlineServer, speaker_for: Callable[[Settings], Speaker], tmp_path: Path) -> None:
-    """baresip 1.0 runs without a terminal: ``-f DIR`` (config and accounts written here, audio from a WAV by the
-    aufile module, no player), ``-e "/dial URI"`` dials at start-up and ``-t S`` quits (hanging up) after S s."""
-    speech = make_speech(tmp_path / "speech.wav", 10)
+# ----------------------------------------------------------------------------------------------------- baresip
+BARESIP = shutil.which("baresip")
+needs_baresip = pytest.mark.skipif(BARESIP is None, reason="needs the Debian package baresip")
+
+
+def write_baresip_config(folder: Path, phone: str, speech: Path, *, stdio: bool = False) -> Path:
+    """baresip 1.0's ``-f DIR`` written to ``folder``: SIP and RTP on free loopback ports, PCMA, what it says read
+    from ``speech`` by the aufile module (no sound card, no player; the call ends when the file does, so make it
+    longer than the call), one account ``phone`` that does not register. ``stdio``: the UI module that reads keys
+    from stdin (baresip reads stdin in raw mode only on a terminal; on a pipe it says "could not setup terminal"
+    and reads it all the same)."""
     rtp = free_port() & ~1
-    (tmp_path / "config").write_text(
+    (folder / "config").write_text(
         "poll_method poll\n"
         f"sip_listen 127.0.0.1:{free_port()}\n"
         f"audio_source aufile,{speech}\n"
         f"audio_alert aufile,{speech}\n"
         f"rtp_ports {rtp}-{rtp + 20}\n"
         "module_path /usr/lib/baresip/modules\n"
-        "module g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\n", encoding="utf-8")
-    (tmp_path / "accounts").write_text("<sip:13800008001@127.0.0.1>;regint=0;audio_codecs=PCMA\n", encoding="utf-8")
+        "module g711.so\nmodule aufile.so\n"
+        + ("module stdio.so\n" if stdio else "")
+        + "module_app account.so\nmodule_app menu.so\n", encoding="utf-8")
+    (folder / "accounts").write_text(f"<sip:{phone}@127.0.0.1>;regint=0;audio_codecs=PCMA\n", encoding="utf-8")
+    return folder
+
+
+def baresip_argv(folder: Path, target: str, quit_after_s: float) -> list[str]:
+    """``-e "/dial URI"`` dials at start-up; ``-t S`` quits (hanging up) after S s."""
+    assert BARESIP is not None
+    return [BARESIP, "-f", str(folder), "-e", f"/dial {target}", "-t", str(int(quit_after_s))]
+
+
+class Baresip:
+    """A running baresip with the stdio UI: keys written to its stdin, its output (stdout, which baresip leaves
+    unbuffered, and stderr, where the UI writes) gathered by a reader task as it comes, waited on with
+    :meth:`expect`."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, log_file: Path) -> None:
+        self.proc = proc
+        self.log_file = log_file
+        self.output = ""
+        self._eof = False
+        self._seen = 0  # where the next expect() looks from
+        self._changed = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while chunk := await self.proc.stdout.read(4096):
+            async with self._changed:
+                self.output += chunk.decode(errors="replace")
+                self._changed.notify_all()
+        async with self._changed:
+            self._eof = True
+            self._changed.notify_all()
+
+    async def expect(self, text: str, timeout_s: float) -> None:
+        """Wait until baresip prints ``text`` after what the previous expect matched."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self._eof or self.output.find(text, self._seen) >= 0), timeout_s)
+            except TimeoutError:
+                raise AssertionError(f"baresip did not print {text!r} within {timeout_s} s:\n"
+                                     f"{self.output[-3000:]}") from None
+            at = self.output.find(text, self._seen)
+            assert at >= 0, f"baresip ended without printing {text!r}:\n{self.output[-3000:]}"
+            self._seen = at + len(text)
+
+    async def type(self, keys: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(keys.encode())
+        await self.proc.stdin.drain()
+
+    async def press(self, key: str, timeout_s: float = 5.0) -> None:
+        """A key of the stdio UI during a call: baresip starts the RFC 4733 event at once and ends it when the UI
+        reports the key released (250 ms later); the next key waits for that end."""
+        await self.type(key)
+        await self.expect(f"send DTMF digit end: '{key}'", timeout_s)
+
+    async def quit(self, timeout_s: float = 15.0) -> int:
+        """``/quit`` (hangs up what is left, then exits); its exit code."""
+        await self.type("/quit\n")
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout_s)
+        except TimeoutError:
+            raise AssertionError(f"baresip did not quit within {timeout_s} s:\n{self.output[-3000:]}") from None
+
+    async def close(self) -> None:
+        """Kill what did not quit, reap it, finish the reader, close stdin; the output is left in :attr:`log_file`."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # it leads its own session
+            await self.proc.wait()
+        await asyncio.wait_for(self._reader, 10)
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            await self.proc.stdin.wait_closed()
+        self.log_file.write_text(self.output, encoding="utf-8")
+
+
+@contextlib.asynccontextmanager
+async def baresip_with_stdio(folder: Path, target: str, *, quit_after_s: float) -> AsyncIterator[Baresip]:
+    """baresip from ``folder`` (see :func:`write_baresip_config` with ``stdio=True``) dialling ``target``, stopped
+    and reaped on the way out (its output in ``folder/baresip.log``); ``quit_after_s`` is only a backstop should
+    the test not get to ``/quit``."""
+    proc = await asyncio.create_subprocess_exec(
+        *baresip_argv(folder, target, quit_after_s),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True)
+    phone = Baresip(proc, folder / "baresip.log")
+    try:
+        yield phone
+    finally:
+        await phone.close()
+
+
+@needs_baresip
+async def test_baresip_calls_in_headless_and_is_answered(
+        server: HotlineServer, speaker_for: Callable[[Settings], Speaker], tmp_path: Path) -> None:
+    """baresip 1.0 runs without a terminal (:func:`write_baresip_config`, :func:`baresip_argv`): it dials at
+    start-up and quits, hanging up, after the welcome and a moment of the main menu."""
+    write_baresip_config(tmp_path, "13800008001", make_speech(tmp_path / "speech.wav", 10))
     seconds = audio.seconds(speaker_for(server.settings)(P.WELCOME)) + 2
     proc = await asyncio.create_subprocess_exec(
-        "baresip", "-f", str(tmp_path), "-e", f"/dial {server.target}", "-t", str(int(seconds)),
+        *baresip_argv(tmp_path, server.target, seconds),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         start_new_session=True)
     try:
@@ -179,3 +291,50 @@ async def test_baresip_calls_in_headless_and_is_answered(
     db = db_of(server)
     [record] = await wait_for(lambda: db.call_records("138****8001"), 10, "the call record")
     assert record["path"] == ["main"] and record["outcome"] == "abandoned", record
+
+
+@needs_baresip
+async def test_baresip_presses_keys_by_rfc4733_and_the_menus_follow(server: HotlineServer, tmp_path: Path) -> None:
+    """baresip driven through its stdio UI module on a pipe (:class:`Baresip`): ``-e "/dial URI"`` dials; during
+    the call a digit written to stdin is a key press, which baresip sends as an RFC 4733 telephone-event (its SDP
+    offers telephone-event; it prints "audio: send DTMF digit" and, when the UI releases the key, "... digit end";
+    the worker logs "key received (rfc4733)", not "(info)"); ``/hangup`` and ``/quit`` written there are its long
+    commands. (The menu module's ``/sndcode`` or the ctrl_tcp module would send digits too; stdin keeps it to
+    one process and a pipe, with a realistic 250 ms key press.)
+
+    Every step waits on an event with a deadline: baresip's output, then the worker's log (the flow's phase
+    changes are logged at INFO; entering a node is not), then the call record in the store. So that the 3 is
+    pressed while the main menu is the current node (not typed ahead over the welcome only), the caller first
+    goes to the guides and back: 3 during the welcome (it barges in; the main menu takes the key), 9 in the
+    guides list (back to the main menu, logged as "guides -> menu"), then 3 again, during the main menu."""
+    phone, masked = "13800008002", "138****8002"
+    write_baresip_config(tmp_path, phone, make_speech(tmp_path / "speech.wav", 30), stdio=True)
+    db = db_of(server)
+
+    def logged(call_id: str, what: str, times: int = 1) -> bool:
+        return server.log().count(f"call {call_id}: {what}") >= times
+
+    async with baresip_with_stdio(tmp_path, server.target, quit_after_s=90) as baresip:
+        await baresip.expect("Call established", 15)
+        found = await wait_for(lambda: re.search(rf"call (\S+): incoming from {re.escape(masked)} ", server.log()),
+                               5, "the call at a worker")
+        call_id = found.group(1)
+        await wait_for(lambda: logged(call_id, "ringing -> answered"), 5, "the worker's answer confirmed")
+
+        await baresip.press("3")  # over the welcome: the main menu answers it
+        await wait_for(lambda: logged(call_id, "menu -> guides"), 10, "the flow at the guides")
+        await baresip.press("9")  # in the guides list: back to the main menu
+        await wait_for(lambda: logged(call_id, "guides -> menu"), 10, "the flow back at the main menu")
+        await baresip.press("3")  # during the main menu
+        await wait_for(lambda: logged(call_id, "menu -> guides", 2), 10, "the flow at the guides again")
+        assert server.log().count(f"call {call_id}: key received (rfc4733)") == 3, server.log()[-3000:]
+
+        await baresip.type("/hangup\n")
+        # not "Call with ... terminated": baresip prints that summary only for calls of 1 s or more
+        await baresip.expect("call: terminate call", 10)
+        [record] = await wait_for(lambda: db.call_records(masked), 10, "the call record")
+        assert await baresip.quit() == 0, baresip.output[-3000:]
+
+    assert record["path"] == ["main", "guides", "main", "guides"], record
+    assert record["outcome"] == "abandoned" and record["ticket_id"] is None, record
+    assert logged(call_id, "caller hung up at guides") and logged(call_id, "finished"), server.log()[-3000:]

@@ -223,8 +223,24 @@ class ScriptedChannel:
 # ------------------------------------------------------------------------------------------ prompt source
 
 
+PIECE = "~piece"  # folder of the fake's pieces (digits, numbers, dates, the tone): already trimmed
+FRAGMENT = "~fragment"  # folder of the fake's fragments
+
+
+def is_fragment(path: Path) -> bool:
+    """A path of :meth:`TranscriptPrompts.fragment` (played without its silence)."""
+    return path.parts[0] == FRAGMENT
+
+
+def is_piece(path: Path) -> bool:
+    return path.parts[0] == PIECE
+
+
 class TranscriptPrompts:
-    """A :class:`~ivr.prompt_source.PromptSource` whose paths are named by what they say; counts misses."""
+    """A :class:`~ivr.prompt_source.PromptSource` whose paths are named by what they say; counts misses.
+
+    Pieces live in the folder ``~piece`` and are their own fragments; the fragment of a sentence is the same name
+    in the folder ``~fragment``, so a transcript (file names) reads the same with or without fragments."""
 
     def __init__(self) -> None:
         self.prepared: set[tuple[str | None, str]] = set()
@@ -239,16 +255,22 @@ class TranscriptPrompts:
         return Path(text)
 
     def digits(self, digits: str) -> list[Path]:
-        return [Path(d) for d in digits]
+        return [Path(PIECE, d) for d in digits]
 
     def number(self, value: int) -> list[Path]:
-        return [Path(str(value))]
+        return [Path(PIECE, str(value))]
 
     def date(self, value: dt.date) -> list[Path]:
-        return [Path(f"{value.month}月{value.day}日")]
+        return [Path(PIECE, f"{value.month}月{value.day}日")]
 
     def tone(self) -> Path:
-        return Path("[嘀]")
+        return Path(PIECE, "[嘀]")
+
+    def pause(self) -> Path:
+        return Path(PIECE, "，")  # a pause reads as a comma in transcripts
+
+    def fragment(self, path: Path) -> Path:
+        return path if is_piece(path) or is_fragment(path) else Path(FRAGMENT, path)
 
 
 # -------------------------------------------------------------------------------------------- services

@@ -10,7 +10,7 @@ from tests.menus.doubles import Agent, Barge, Keys, MemoryServices, Say, Silence
 from tickets.config import IvrSettings
 from tickets.enums import CallOutcome
 
-LIST = ("以下是群众最常咨询的办事事项。食品经营许可请按1居住证办理请按2建筑工程施工许可请按3"
+LIST = ("以下是群众最常咨询的办事事项。食品经营许可请按1，居住证办理请按2，建筑工程施工许可请按3，"
         "返回主菜单请按9，人工服务请按0。")
 FOOD = ("食品经营许可需要准备的材料有：营业执照复印件法定代表人身份证办理地点：区政务服务中心二楼"
         "办理时间：工作日上午九点至下午五点该事项最多跑一次。承诺10个工作日内办结。")

@@ -15,9 +15,9 @@ from tests.menus.doubles import Agent, Barge, Hangup, Keys, MemoryServices, Say,
 from tests.menus.sample import TOWNS
 from tickets.enums import CallOutcome, Kind
 
-PAGE_1 = ("请选择事情发生地所在的街道或镇。龙泉街道请按1大面街道请按2十陵街道请按3同安街道请按4东安街道请按5"
-          "柏合街道请按6西河街道请按7洪河街道请按8其他街道和镇请按9，不清楚请按井号键跳过。")
-PAGE_2 = "洛带镇请按1黄土镇请按2山泉镇请按3茶店镇请按4从头再听请按9，不清楚请按井号键跳过。"
+PAGE_1 = ("请选择事情发生地所在的街道或镇。龙泉街道请按1，大面街道请按2，十陵街道请按3，同安街道请按4，东安街道请按5，"
+          "柏合街道请按6，西河街道请按7，洪河街道请按8，其他街道和镇请按9，不清楚请按井号键跳过。")
+PAGE_2 = "洛带镇请按1，黄土镇请按2，山泉镇请按3，茶店镇请按4，从头再听请按9，不清楚请按井号键跳过。"
 RECORD = "请在提示音后说明您的诉求，包括事情发生的具体地点和经过，最长两分钟，说完请按井号键。"
 NUMBERS = ("您的诉求已登记。工单编号是202600000001再说一遍，工单编号是202600000001提取码是001001"
            "请记好工单编号和提取码，用于查询办理进度。")
@@ -83,7 +83,7 @@ async def test_few_towns_fit_on_one_page(call: Call, make_runner: Callable[..., 
                                          services: MemoryServices) -> None:
     runner = make_runner(towns=TOWNS[:3])
     _, channel = await call(Keys("2"), Keys("1"), Keys("3"), Speak(3.0), *SILENT_END, runner=runner)
-    assert channel.heard[3] == ("请选择事情发生地所在的街道或镇。龙泉街道请按1大面街道请按2十陵街道请按3"
+    assert channel.heard[3] == ("请选择事情发生地所在的街道或镇。龙泉街道请按1，大面街道请按2，十陵街道请按3，"
                                 "不清楚请按井号键跳过。")
     assert services.registered[0]["town_code"] == "510112003"
     _, channel = await call(Keys("2"), Keys("1"), Speak(3.0), *SILENT_END, runner=make_runner(towns=()))

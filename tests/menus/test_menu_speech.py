@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
 from ivr.services import GuideFacts
 from menus.schema import Menu, Phrase
 from menus.speech import Speaker, static_texts
-from tests.menus.doubles import TranscriptPrompts, transcript
+from tests.menus.doubles import TranscriptPrompts, is_fragment, is_piece, transcript
 from tests.menus.sample import DEPARTMENTS, GUIDES, TOWNS, ticket
 from tickets.enums import Kind, Status
 
@@ -36,12 +37,55 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("summary,sentence", CASES, ids=[f"{c[0].status.value}-{i}" for i, c in enumerate(CASES)])
+IDS = [f"{c[0].status.value}-{i}" for i, c in enumerate(CASES)]
+
+
+@pytest.mark.parametrize("summary,sentence", CASES, ids=IDS)
 def test_status_sentences(menu: Menu, summary, sentence: str) -> None:  # type: ignore[no-untyped-def]
     prompts = TranscriptPrompts()
     prompts.prepare(static_texts(menu, departments=DEPARTMENTS))
     assert transcript(Speaker(menu, prompts).status(summary)) == sentence
     assert prompts.misses == []
+
+
+def shape(paths: list[Path]) -> str:
+    """One letter per file: f a fragment (trimmed), p a piece (trimmed when rendered), W a whole sentence file."""
+    return "".join("f" if is_fragment(p) else "p" if is_piece(p) else "W" for p in paths)
+
+
+@pytest.mark.parametrize("summary", [c[0] for c in CASES], ids=IDS)
+def test_status_is_fragments_but_its_last_file(menu: Menu, summary) -> None:  # type: ignore[no-untyped-def]
+    paths = Speaker(menu, TranscriptPrompts()).status(summary)
+    assert set(shape(paths)[:-1]) <= {"f", "p"}
+    assert shape(paths)[-1] == "W"  # keeps its natural tail: the pause before the next prompt
+
+
+def test_composed_sentences_keep_a_pause_only_at_their_ends(menu: Menu) -> None:
+    say = Speaker(menu, TranscriptPrompts())
+    # 您的 投诉 工单 已于 11月29日 派往 区住房和城乡建设局 ，正在办理中 ，预计 12月18日 前办结。
+    assert shape(say.status(ticket())) == "ffffpffffpW"
+    assert shape(say.open_tickets(2)) == "ffW" and shape(say.open_tickets(3)) == "fpW"
+    assert shape(say.wrong_code(2)) == "WffW"  # 提取码不正确。 ends a sentence: its pause stays
+    assert shape(say.wrong_code(0)) == "W"
+    assert shape(say.locked(dt.datetime(2026, 11, 29, 2, 5))) == "fpffppfW"
+    assert shape(say.item("龙泉街道", 1)) == "ffpp"  # the last piece: the pause between list items
+    # 您的诉求已登记。 工单编号是 1… 再说一遍，工单编号是 1… 提取码是 1… 请记好……
+    digits = "p" * 12
+    numbers = say.ticket_numbers("202600000001", "001001", lead=Phrase.REGISTERED)
+    assert shape(numbers) == f"Wf{digits}f{digits}f{'p' * 6}W"
+    numbers = say.ticket_numbers("202600000001", "001001", lead=Phrase.CALLBACK_REGISTERED)  # 回电请求已登记，
+    assert shape(numbers) == f"ff{digits}f{digits}f{'p' * 6}W"
+    assert shape(say(Phrase.WELCOME)) == "W" and shape(say(Phrase.NO_INPUT, Phrase.WELCOME)) == "WW"
+
+
+def test_guide_facts_are_one_sentence_each(menu: Menu) -> None:
+    say = Speaker(menu, TranscriptPrompts())
+    food = GUIDES[0]  # two materials, place, hours, one trip, 10 days
+    # 食品经营许可 | 需要准备的材料有：营业执照复印件 | 法定代表人身份证 | 办理地点：区政务服务中心二楼 |
+    # 办理时间：工作日上午九点至下午五点 | 该事项最多跑一次。 | 承诺 10 个工作日内办结。
+    assert shape(say.guide(food)) == "W" + "fW" + "W" + "fW" + "fW" + "W" + "fpW"
+    bare = GuideFacts(code="X", name="社保查询", materials=(), place="", hours="", trips=2, promised_days=2)
+    assert shape(say.guide(bare)) == "W" + "ffW" + "ffW"
 
 
 def test_every_status_has_a_sentence(menu: Menu) -> None:

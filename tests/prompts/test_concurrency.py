@@ -58,7 +58,10 @@ def test_concurrent_prepare_from_two_processes_leaves_valid_files(tmp_path: Path
     assert reports[0]["paths"] == reports[1]["paths"]
 
     cache = tmp_path / "cache"
-    assert sorted(p.name for p in cache.iterdir()) == sorted(Path(p).name for p in reports[0]["paths"])  # no temps
+    rendered = [p for p in cache.iterdir() if not p.name.startswith("frag-")]
+    assert sorted(p.name for p in rendered) == sorted(Path(p).name for p in reports[0]["paths"])  # no temps
+    # each prepare trimmed what it rendered: one fragment per text and rendering (the second render is newer)
+    assert len(TEXTS) <= len(list(cache.glob("frag-*.wav"))) <= 2 * len(TEXTS)
     for path in cache.iterdir():
         info = read_wav_info(path)
         assert (info.rate_hz, info.channels, info.sample_width_bytes) == (8000, 1, 2)
