@@ -224,7 +224,9 @@ class PjCall:
     def _stop_prompt(self) -> None:
         player, self._player = self._player, None
         if player is not None:
-            self._graveyard.bury(player, self._player_sink)
+            # An ended call's media left the bridge, and its connections with it: disconnecting would only make
+            # pjsua log an error.
+            self._graveyard.bury(player, None if self.state is CallState.ENDED else self._player_sink)
         self._player_sink = None
 
     def release_media(self) -> None:

@@ -58,7 +58,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import pjsua2 as pj
 
@@ -302,7 +302,8 @@ class Worker:
                 self._account.shutdown()
             self._account = None
         if self._ep is not None:
-            self._ep.libDestroy()
+            # Every call is hung up by now; without this flag pjsua waits about a second for network clean-up.
+            self._ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
             self._ep = None
         log.info("worker %d: stopped (answered %d, refused %d)", self.index, self.answered_total, self.refused_total)
 
@@ -494,6 +495,15 @@ async def _amain_production(settings: Settings, args: argparse.Namespace, ready_
         await hotline.close()
 
 
+def _exit_now(code: int) -> NoReturn:
+    """Leave without the interpreter's teardown once everything is closed (calls, pjsua2, the store; logs
+    flushed here). Tearing down SQLAlchemy, pjsua2's wrappers and the rest costs ~0.2 s of CPU per worker, and a
+    pool of 70 workers stopping together on two cores then outlasts the supervisor's grace period."""
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None, handler: CallHandler | None = None) -> int:
     args = _parse_args(argv)
     ready_out = protocol_stdout()
@@ -519,7 +529,7 @@ def main(argv: list[str] | None = None, handler: CallHandler | None = None) -> i
             print(f"FAILED {exc}", file=ready_out, flush=True)
             log.error("worker %d failed: %s", args.index, exc, exc_info=True)
             return 1
-        return 0
+        _exit_now(0)
     if handler is None:
         from ivr.demo import DemoError, demo_handler  # noqa: PLC0415 - only the demo needs it
 
