@@ -207,14 +207,17 @@ def _pad() -> str:
 _SEARCH_JS = """
 var typed = '', seq = 0;
 function show() { TV.text('typed', typed || '请输入事项名称拼音首字母对应的数字'); }
+/* data-results says which answer the list shows ("<typed>:<total>", "<typed>:error"): set for every answer, so a
+   page (or a test) waiting for one is never satisfied by the list of an earlier key press. */
+function shown(what) { document.body.setAttribute('data-results', typed + ':' + what); }
 function search() {
   var mine = ++seq;
-  if (!typed) { document.getElementById('results').innerHTML = ''; return; }
+  if (!typed) { document.getElementById('results').innerHTML = ''; shown(0); return; }
   TV.xhr('GET', '/stb/v1/guides/search?mode=digits&page_size=6&q=' + typed, null, function (status, data) {
     if (mine !== seq) { return; } /* an answer to an earlier key press */
     var box = document.getElementById('results'), html = '', i, item, token = document.body.getAttribute('data-token');
-    if (status !== 200 || !data) { box.innerHTML = '<div class="msg">查询失败，请稍后再试</div>'; return; }
-    if (!data.items.length) { box.innerHTML = '<div class="msg">没有找到相关事项</div>'; return; }
+    if (status !== 200 || !data) { box.innerHTML = '<div class="msg">查询失败，请稍后再试</div>'; shown('error'); return; }
+    if (!data.items.length) { box.innerHTML = '<div class="msg">没有找到相关事项</div>'; shown(0); return; }
     for (i = 0; i < data.items.length; i++) {
       item = data.items[i];
       html += '<a class="f row" id="r' + (i + 1) + '" href="/tv/item/' + encodeURIComponent(item.code) +
@@ -222,7 +225,7 @@ function search() {
         TV.esc(item.trips_label) + '</span></a>';
     }
     box.innerHTML = html;
-    document.body.setAttribute('data-results', typed + ':' + data.total);
+    shown(data.total);
   });
 }
 function press(key) {

@@ -109,7 +109,7 @@ async def test_search_by_number_pad(client: Any, box: Box, page: Any) -> None:
     assert "户口迁移" in await page.inner_text("#results")
     await _press(page, "Enter")  # OK on the focused pad key "2" types 2: nothing matches 45792
     assert await page.inner_text("#typed") == "45792"
-    await page.wait_for_selector("#results .msg")
+    await page.wait_for_function("document.body.getAttribute('data-results') === '45792:0'")
     assert "没有找到" in await page.inner_text("#results")
     await _press(page, "ArrowDown")
     await _press(page, "ArrowDown")
