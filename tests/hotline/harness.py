@@ -21,9 +21,10 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.frontdoor.helpers import free_port, free_ports
+from tests.frontdoor.helpers import KAMAILIO, free_port, free_ports
 from tests.sip.harness import CALLER, PROJECT_ROOT
 from tickets.config import Settings, load_settings
 from tickets.enums import Channel, Kind
@@ -31,6 +32,15 @@ from tickets.store import Store
 from tickets.views import Actor, NewTicket, TicketView
 
 PYTHON = sys.executable
+
+# The two ways a call reaches a worker: straight to the one worker on the public port, or through Kamailio (one
+# worker behind it here: the flows, not the spreading, are under test). A module fixture parametrized by these
+# runs every flow test of the module both ways.
+FRONT_DOORS = [
+    pytest.param(False, id="direct"),
+    pytest.param(True, id="kamailio",
+                 marks=pytest.mark.skipif(not KAMAILIO.exists(), reason="needs the Debian package kamailio")),
+]
 HOTLINE = Path(sys.executable).with_name("hotline")
 PROMPT_CACHE = PROJECT_ROOT / "var" / "test-prompts"  # shared with the other tests: rendered once per machine
 

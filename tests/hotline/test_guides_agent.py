@@ -1,5 +1,5 @@
-"""Service guides and reaching an agent, end to end (``hotline serve`` without Kamailio, real pjsua2 callers; the
-agent group is a pjsua2 phone in listen mode)."""
+"""Service guides and reaching an agent, end to end (``hotline serve`` straight and through Kamailio, real pjsua2
+callers; the agent group is a pjsua2 phone in listen mode)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from ivr.store_services import StoreServices
 from menus.schema import Phrase as P
 from menus.speech import Speaker
 from tests.hotline import audio
-from tests.hotline.harness import HotlineServer, agent_phone, call, db_of, make_tone, serve, wait_for
+from tests.hotline.harness import (FRONT_DOORS, HotlineServer, agent_phone, call, db_of, make_tone, serve,
+                                   wait_for)
 from tickets.config import Settings
 from tickets.store import Store
 
@@ -22,9 +23,10 @@ CALLER_HZ = 700
 AGENT_HZ = 440
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HotlineServer]:
-    yield from serve(tmp_path_factory.mktemp("hotline-guides-agent"), kamailio=False)
+@pytest.fixture(scope="module", params=FRONT_DOORS)
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[HotlineServer]:
+    yield from serve(tmp_path_factory.mktemp("hotline-guides-agent"), kamailio=request.param)
 
 
 def tone_windows(recording: str, hz: float, window_s: float = 0.25) -> int:

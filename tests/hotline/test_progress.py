@@ -1,5 +1,5 @@
-"""Progress queries by phone, end to end (``hotline serve`` without Kamailio, real pjsua2 callers): a trusted
-caller ID hears its own tickets; anyone else keys in ticket number and extraction code (RFC 4733 or SIP INFO);
+"""Progress queries by phone, end to end (``hotline serve`` straight and through Kamailio, real pjsua2 callers):
+a trusted caller ID hears its own tickets; anyone else keys in ticket number and extraction code (RFC 4733 or SIP INFO);
 three wrong codes lock phone queries of that ticket."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ivr.store_services import StoreServices
 from menus.schema import Phrase as P
 from menus.speech import Speaker
 from tests.hotline import audio
-from tests.hotline.harness import HotlineServer, call, db_of, seed_ticket, serve, wait_for
+from tests.hotline.harness import FRONT_DOORS, HotlineServer, call, db_of, seed_ticket, serve, wait_for
 from tickets.config import Settings
 from tickets.enums import Channel
 from tickets.errors import QueryLockedError
@@ -26,9 +26,10 @@ pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.timeout(180)]
 DTMF_S_PER_KEY = 0.22  # pjsua sends RFC 4733 keys of 160 ms every 200 ms (measured)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HotlineServer]:
-    yield from serve(tmp_path_factory.mktemp("hotline-progress"), kamailio=False)
+@pytest.fixture(scope="module", params=FRONT_DOORS)
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[HotlineServer]:
+    yield from serve(tmp_path_factory.mktemp("hotline-progress"), kamailio=request.param)
 
 
 async def status_prompts(settings: Settings, speaker: Speaker, phone: str) -> list[Path]:

@@ -13,7 +13,9 @@ Each of the N concurrent calls runs the steps in order once it is answered:
 * ``wait_audio[:S]`` until it hears audio (rx level above a threshold), at most S seconds (default 15);
 * ``wait_silence:D[:S]`` until D seconds of silence follow (at most S seconds);
 * ``sleep:S``;
-* ``dtmf:KEYS`` (RFC 4733) or ``info:KEYS`` (SIP INFO, application/dtmf-relay);
+* ``dtmf:KEYS`` (RFC 4733) or ``info:KEYS`` (SIP INFO, application/dtmf-relay; one INFO transaction at a time, the
+  next key only after the previous INFO's final response, as SIP phones send them: a burst of INFOs through a proxy
+  with several UDP readers may arrive out of CSeq order, and a UAS refuses the late ones);
 * ``play:FILE.wav`` (sends the file into the call and waits until it has been sent);
 * ``hangup`` (``--cancel-after S`` cancels a call still ringing after S seconds; otherwise the call runs until the far end hangs up or ``--timeout``).
 
@@ -72,6 +74,8 @@ class CallerCall(pj.Call):
         self.disconnected = False
         self.recorder: pj.AudioMediaRecorder | None = None
         self.player: pj.AudioMediaPlayer | None = None
+        self.info_keys = ""  # SIP INFO keys still to send (one transaction at a time)
+        self.info_pending = False  # an INFO is out without a final response yet
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802 - pjsua2 callback name
         self._capture(prm.e)
@@ -105,6 +109,22 @@ class CallerCall(pj.Call):
 
     def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:  # noqa: N802 - pjsua2 callback name
         self._capture(prm.e)
+        if prm.e.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        tsx = prm.e.body.tsxState.tsx
+        if (self.info_pending and tsx.role == pj.PJSIP_ROLE_UAC and tsx.method == "INFO"
+                and tsx.state >= pj.PJSIP_TSX_STATE_COMPLETED):  # a final response, or a time-out (408)
+            self.info_pending = False
+            if tsx.statusCode >= 300:
+                self.result.errors.append(f"INFO refused: {tsx.statusCode} {tsx.statusText}")
+
+    def send_next_info_key(self) -> None:
+        prm = pj.CallSendDtmfParam()
+        prm.digits, self.info_keys = self.info_keys[:1], self.info_keys[1:]
+        prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+        prm.duration = 160
+        self.info_pending = True
+        self.sendDtmf(prm)
 
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:  # noqa: N802 - pjsua2 callback
         leg = CallerCall(self.acc, Result(index=-1), parent=self)
@@ -290,13 +310,19 @@ class Runner:
                         done = True
                 elif name == "sleep":
                     done = since >= float(params[0])
-                elif name in ("dtmf", "info"):
+                elif name == "dtmf":
                     dprm = pj.CallSendDtmfParam()
                     dprm.digits = params[0]
-                    dprm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO if name == "info" else pj.PJSUA_DTMF_METHOD_RFC2833
+                    dprm.method = pj.PJSUA_DTMF_METHOD_RFC2833
                     dprm.duration = 160
                     call.sendDtmf(dprm)
                     done = True
+                elif name == "info":
+                    if started:
+                        call.info_keys = params[0]
+                    if not call.info_pending and call.info_keys:
+                        call.send_next_info_key()
+                    done = not call.info_pending and not call.info_keys
                 elif name == "play":
                     if started:
                         call.player = pj.AudioMediaPlayer()
