@@ -17,7 +17,10 @@ What the rendered configuration does, in order, for every request:
 5. new INVITEs are record-routed and spread round-robin over the workers with ``dispatcher``; a worker answering
    486/503 or not answering at all (no provisional reply in 2 s) makes Kamailio try the next one
    (``failure_route`` + ``ds_next_dst``); when none has room the caller gets 503 with ``Retry-After``;
-6. in-dialog requests follow the Record-Route (``loose_route``) so a BYE reaches the worker that has the call.
+6. in-dialog requests follow the Record-Route (``loose_route``) so a BYE reaches the worker that has the call;
+   a caller's SIP INFO must carry a key (``application/dtmf-relay``, ``Signal=<0-9*#A-D>``): 415 for another
+   body type, 413 above 256 bytes, 400 without a key; a key goes on in a canonical body of Kamailio's own
+   (pjsua 2.15 aborts the worker on a body that ends right after the key, without CRLF).
 
 Workers are health-checked with OPTIONS every ``sip.kamailio.options_interval_s`` seconds.
 """

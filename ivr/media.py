@@ -302,16 +302,29 @@ class PortPool:
         self._all.clear()
 
 
-class DigitBuffer:
-    """Keys the caller pressed (RFC 4733 or SIP INFO), in order, for ``play``'s barge-in and ``collect``."""
+MAX_BUFFERED_KEYS = 64  # keys typed ahead of the menus; the longest entry (ticket number + code) is 20
 
-    def __init__(self) -> None:
+
+class DigitBuffer:
+    """Keys the caller pressed (RFC 4733 or SIP INFO), in order, for ``play``'s barge-in and ``collect``.
+
+    At most ``max_keys`` wait unread: a caller (or a broken gateway) sending keys faster than any menu reads them
+    loses the newest ones, counted in :attr:`dropped`, instead of growing the worker's memory."""
+
+    def __init__(self, max_keys: int = MAX_BUFFERED_KEYS) -> None:
         self._digits: collections.deque[str] = collections.deque()
         self._event = asyncio.Event()
+        self._max_keys = max_keys
+        self.dropped = 0
 
-    def push(self, digit: str) -> None:
+    def push(self, digit: str) -> bool:
+        """Buffer a key ("" only wakes a waiter); False when the buffer is full and the key was dropped."""
+        if digit and len(self._digits) >= self._max_keys:
+            self.dropped += 1
+            return False
         self._digits.append(digit)
         self._event.set()
+        return True
 
     def pop(self) -> str | None:
         if not self._digits:

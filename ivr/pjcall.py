@@ -32,6 +32,7 @@ import pjsua2 as pj
 
 from ivr.channel import CallerId, CallerInput, CallHangup, InputKind, RecordEnd, Recording
 from ivr.media import (
+    MAX_BUFFERED_KEYS,
     SAMPLE_RATE_HZ,
     DigitBuffer,
     FramePort,
@@ -65,6 +66,8 @@ KEEP_TRAILING_SILENCE_S = 0.5
 #: A prompt counts as played this long after its last sample was due (the bridge's 20 ms tick plus slack); the
 #: player stays connected until the next prompt, so a late clock never cuts the end off.
 PLAY_END_SLACK_S = 0.03
+#: The keys a caller can press. A-D exist in DTMF but on no phone's pad; they and junk are ignored.
+PAD_KEYS = "0123456789*#"
 
 
 def guarded(method: Callable[..., None]) -> Callable[..., None]:
@@ -261,9 +264,15 @@ class PjCall:
 
     def on_digit(self, digit: str, method: int) -> None:
         kind = "info" if method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
+        if len(digit) != 1 or digit not in PAD_KEYS:  # A-D, or whatever a broken INFO body carried
+            log.info("call %s: ignored a key that is not on a phone's pad (%s, %d characters)", self.call_id, kind,
+                     len(digit))
+            return
         log.info("call %s: key received (%s)", self.call_id, kind)  # the key itself may be a code: DEBUG only
         log.debug("call %s: key %s", self.call_id, digit)
-        self._digits.push(digit)
+        if not self._digits.push(digit) and self._digits.dropped in (1, 100, 1000, 10000):
+            log.warning("call %s: %d keys dropped: more than %d keys waiting unread", self.call_id,
+                        self._digits.dropped, MAX_BUFFERED_KEYS)
 
     def on_transfer_status(self, code: int, final: bool) -> None:
         log.info("call %s: transfer status %d%s", self.call_id, code, " (final)" if final else "")

@@ -398,9 +398,10 @@ class Supervisor:
             self.workers.append(first)
             await first.start()
             assert first.ready is not None
-            LOG.warning("running without Kamailio: one worker on %s:%d takes at most %d concurrent calls; install "
-                        "the Debian package kamailio to spread calls over more workers", sip.host, sip.port,
-                        first.ready.capacity)
+            LOG.warning("running without Kamailio: one worker on %s:%d takes at most %d concurrent calls, and "
+                        "callers' SIP reaches it unfiltered (no flood limit; a SIP INFO body that pjsua 2.15 "
+                        "aborts on ends the worker's calls); install the Debian package kamailio for the front "
+                        "door", sip.host, sip.port, first.ready.capacity)
         else:
             await self._start_behind_kamailio(command)
         if self._serve_web:

@@ -23,6 +23,7 @@ from tests.frontdoor.helpers import KAMAILIO, SIPP, free_port, run_sipp_client
 from tests.hotline import audio
 from tests.hotline.flows import register_and_hear_the_number
 from tests.hotline.harness import HotlineServer, call, db_of, make_speech, serve, wait_for
+from tests.sip.rawcall import ABORTS_PJSUA, JUNK_INFO, RawCall, send_junk_keys
 from tickets.config import Settings
 
 pytestmark = [
@@ -132,6 +133,28 @@ async def test_a_caller_hanging_up_at_every_step_loses_nothing_and_kills_no_work
     assert worker_pids(server) == pids  # no worker died (or was restarted)
     assert all(w["restarts"] == 0 for w in server.health()["workers"])
     assert "restarting in" not in server.log() and "Traceback" not in server.log()
+
+
+async def test_junk_keys_get_a_4xx_at_the_front_door_and_a_key_body_that_aborts_pjsua_is_rewritten(
+        server: HotlineServer) -> None:
+    pids = worker_pids(server)
+    raw = await asyncio.to_thread(RawCall, server.sip_port, from_user="13800009001")
+    try:
+        codes = await asyncio.to_thread(send_junk_keys, raw)
+        assert codes == [status for *_, status in JUNK_INFO]
+        # pjsua 2.15 aborts on a dtmf-relay body that ends right after "Signal=" (with or without the key): the
+        # front door refuses the one without a key and passes the key on in a body of its own.
+        no_key, key_1 = ABORTS_PJSUA
+        assert await asyncio.to_thread(raw.request, "INFO", no_key, "application/dtmf-relay") == 400
+        assert await asyncio.to_thread(raw.request, "INFO", key_1, "application/dtmf-relay") == 200
+        db = db_of(server)
+        await wait_for(lambda: ": menu -> progress" in server.log(), 10, "key 1 choosing progress")
+        assert await asyncio.to_thread(raw.request, "BYE") == 200
+    finally:
+        raw.close()
+    [record] = await wait_for(lambda: db.call_records("138****9001"), 10, "the call record")
+    assert record["path"][:2] == ["main", "progress"], record
+    assert worker_pids(server) == pids and "Traceback" not in server.log()
 
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"

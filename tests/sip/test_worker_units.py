@@ -149,6 +149,15 @@ async def test_digit_buffer_orders_and_wakes() -> None:
     assert [buf.pop(), buf.pop(), buf.pop(), buf.pop()] == ["0", "1", "2", None]
 
 
+def test_digit_buffer_keeps_a_bounded_number_of_keys_but_always_takes_the_wake_up() -> None:
+    buf = DigitBuffer(max_keys=3)
+    assert [buf.push(k) for k in "12345"] == [True, True, True, False, False]
+    assert buf.dropped == 2
+    assert buf.push("")  # the hang-up wake-up is never dropped
+    assert [buf.pop() for _ in range(5)] == ["1", "2", "3", "", None]
+    assert buf.push("6") and buf.pop() == "6"
+
+
 def test_caller_id_behind_the_front_door_trusts_only_kamailio() -> None:
     front = ("127.0.0.1",)
     via_kamailio = caller_id(INVITE, "127.0.0.1:5060", TRUNKS, front_door_hosts=front)
