@@ -20,7 +20,8 @@ What the rendered configuration does, in order, for every request:
 6. in-dialog requests follow the Record-Route (``loose_route``) so a BYE reaches the worker that has the call;
    a caller's SIP INFO must carry a key (``application/dtmf-relay``, ``Signal=<0-9*#A-D>``): 415 for another
    body type, 413 above 256 bytes, 400 without a key; a key goes on in a canonical body of Kamailio's own
-   (pjsua 2.15 aborts the worker on a body that ends right after the key, without CRLF).
+   (pjsua 2.15 aborts the worker on a body that ends right after the key, without CRLF). A caller's REFER gets
+   403 (the hotline never dials where a caller says: toll fraud), and so does an INVITE with Replaces or Join.
 
 Workers are health-checked with OPTIONS every ``sip.kamailio.options_interval_s`` seconds.
 """

@@ -91,6 +91,7 @@ class CallState(enum.Enum):
 
 
 class LegListener(Protocol):
+    call_id: str
     sip: SipCall | None
 
     def on_state(self, state: int, code: int, reason: str) -> None: ...
@@ -138,6 +139,25 @@ class SipCall(pj.Call):
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802 - pjsua2 callback name
         if self.listener is not None:
             self._post(self.listener.on_digit, str(prm.digit), int(prm.method))
+
+    @guarded
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:  # noqa: N802 - pjsua2 callback
+        """A REFER from the far end: pjsua2 would accept it and dial the Refer-To target from the hotline's own
+        account, so any caller could have the hotline call any number (toll fraud). Always 403 (set first, so
+        even a failure after it refuses)."""
+        prm.statusCode = 403
+        listener = self.listener
+        log.warning("call %s: refused a transfer request (REFER) from the far end",
+                    listener.call_id if listener is not None else "?")
+
+    @guarded
+    def onCallReplaceRequest(self, prm: pj.OnCallReplaceRequestParam) -> None:  # noqa: N802 - pjsua2 callback
+        """An INVITE with Replaces aimed at this call: whoever knows its dialog would take it over. Always 403."""
+        prm.statusCode = 403
+        prm.reason = "Forbidden"
+        listener = self.listener
+        log.warning("call %s: refused an INVITE that would replace the call",
+                    listener.call_id if listener is not None else "?")
 
     @guarded
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:  # noqa: N802 - pjsua2 callback

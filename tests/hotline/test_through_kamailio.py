@@ -23,6 +23,7 @@ from tests.frontdoor.helpers import KAMAILIO, SIPP, free_port, run_sipp_client
 from tests.hotline import audio
 from tests.hotline.flows import register_and_hear_the_number
 from tests.hotline.harness import HotlineServer, call, db_of, make_speech, serve, wait_for
+from tests.sip.harness import UdpPeer, sdp_offer, sip_request, status_code
 from tests.sip.rawcall import ABORTS_PJSUA, JUNK_INFO, RawCall, send_junk_keys
 from tickets.config import Settings
 
@@ -155,6 +156,28 @@ async def test_junk_keys_get_a_4xx_at_the_front_door_and_a_key_body_that_aborts_
     [record] = await wait_for(lambda: db.call_records("138****9001"), 10, "the call record")
     assert record["path"][:2] == ["main", "progress"], record
     assert worker_pids(server) == pids and "Traceback" not in server.log()
+
+
+async def test_the_front_door_refuses_a_callers_refer_and_an_invite_replacing_a_call(server: HotlineServer) -> None:
+    raw = await asyncio.to_thread(RawCall, server.sip_port, from_user="13800009002")
+    intruder = UdpPeer()
+    try:
+        refer = "Refer-To: <sip:0085212345678@127.0.0.1:9>\r\nReferred-By: <sip:x@127.0.0.1>\r\n"
+        assert await asyncio.to_thread(raw.request, "REFER", headers=refer) == 403
+        ours, theirs = raw.tags()
+        invite = sip_request("INVITE", server.sip_port, body=sdp_offer(40012, "8", "a=rtpmap:8 PCMA/8000\r\n"),
+                             local_port=intruder.port,
+                             extra=f"Replaces: {raw.call_id};to-tag={theirs};from-tag={ours}\r\n")
+        intruder.send(invite, server.sip_port)
+        responses = await asyncio.to_thread(intruder.responses, 5.0)
+        assert [status_code(m) for m in responses if (status_code(m) or 0) >= 200] == [403], responses
+        assert await asyncio.to_thread(raw.info_key, "1") == 200  # the call goes on
+        assert await asyncio.to_thread(raw.request, "BYE") == 200
+    finally:
+        raw.close()
+        intruder.close()
+    log = server.log()
+    assert "REFER from caller" in log and "refused a transfer request" not in log  # Kamailio's refusal, not a worker's
 
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"

@@ -55,21 +55,23 @@ class RawCall:
         self.rtp_remote = ("127.0.0.1", media_port)
         self._send("ACK", cseq=1)
 
-    def _send(self, method: str, *, cseq: int, body: bytes = b"", content_type: str | None = None) -> None:
+    def _send(self, method: str, *, cseq: int, body: bytes = b"", content_type: str | None = None,
+              headers: str = "") -> None:
         head = (f"{method} {self.contact} SIP/2.0\r\n"
                 f"Via: SIP/2.0/UDP 127.0.0.1:{self.peer.port};branch=z9hG4bK{uuid.uuid4().hex[:12]};rport\r\n"
                 f"Max-Forwards: 70\r\n{self.from_line}\r\n{self.to_line}\r\nCall-ID: {self.call_id}\r\n"
-                f"CSeq: {cseq} {method}\r\n")
+                f"CSeq: {cseq} {method}\r\nContact: <sip:caller@127.0.0.1:{self.peer.port}>\r\n{headers}")
         head += "".join(f"Route: <{uri}>\r\n" for uri in self.routes)
         if content_type is not None:
             head += f"Content-Type: {content_type}\r\n"
         head += f"Content-Length: {len(body)}\r\n\r\n"
         self.peer.send(head.encode() + body, self.next_port)
 
-    def request(self, method: str, body: bytes = b"", content_type: str | None = None) -> int:
-        """Send an in-dialog request (the next CSeq) and return its final status."""
+    def request(self, method: str, body: bytes = b"", content_type: str | None = None, headers: str = "") -> int:
+        """Send an in-dialog request (the next CSeq; ``headers`` are extra CRLF-ended lines) and return its final
+        status."""
         self.cseq += 1
-        self._send(method, cseq=self.cseq, body=body, content_type=content_type)
+        self._send(method, cseq=self.cseq, body=body, content_type=content_type, headers=headers)
         wanted = re.compile(rf"^CSeq:\s*{self.cseq} {method}\s*$", re.M | re.I)
         seen: list[str] = []
         deadline = time.monotonic() + 5.0
@@ -83,6 +85,13 @@ class RawCall:
             if code is not None and code >= 200 and wanted.search(message):
                 return code
         raise AssertionError(f"no final response to {method} (CSeq {self.cseq}); got {seen}")
+
+    def tags(self) -> tuple[str, str]:
+        """(our From tag, the far end's To tag)."""
+        ours = re.search(r";tag=([^;>\s]+)", self.from_line)
+        theirs = re.search(r";tag=([^;>\s]+)", self.to_line)
+        assert ours and theirs, (self.from_line, self.to_line)
+        return ours.group(1), theirs.group(1)
 
     def info_key(self, signal: str) -> int:
         return self.request("INFO", f"Signal={signal}\r\nDuration=160\r\n".encode(), "application/dtmf-relay")
