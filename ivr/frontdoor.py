@@ -21,7 +21,8 @@ What the rendered configuration does, in order, for every request:
    a caller's SIP INFO must carry a key (``application/dtmf-relay``, ``Signal=<0-9*#A-D>``): 415 for another
    body type, 413 above 256 bytes, 400 without a key; a key goes on in a canonical body of Kamailio's own
    (pjsua 2.15 aborts the worker on a body that ends right after the key, without CRLF). A caller's REFER gets
-   403 (the hotline never dials where a caller says: toll fraud), and so does an INVITE with Replaces or Join.
+   403 (the hotline never dials where a caller says: toll fraud), and so does an INVITE with Replaces or Join;
+   an OPTIONS inside a call (a keep-alive) gets 200 and SUBSCRIBE, PUBLISH or MESSAGE 405 from Kamailio itself.
 
 Workers are health-checked with OPTIONS every ``sip.kamailio.options_interval_s`` seconds.
 """

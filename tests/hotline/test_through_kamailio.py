@@ -158,7 +158,8 @@ async def test_junk_keys_get_a_4xx_at_the_front_door_and_a_key_body_that_aborts_
     assert worker_pids(server) == pids and "Traceback" not in server.log()
 
 
-async def test_the_front_door_refuses_a_callers_refer_and_an_invite_replacing_a_call(server: HotlineServer) -> None:
+async def test_the_front_door_answers_what_a_worker_must_not_see_refer_replaces_options_subscribe(
+        server: HotlineServer) -> None:
     raw = await asyncio.to_thread(RawCall, server.sip_port, from_user="13800009002")
     intruder = UdpPeer()
     try:
@@ -171,6 +172,10 @@ async def test_the_front_door_refuses_a_callers_refer_and_an_invite_replacing_a_
         intruder.send(invite, server.sip_port)
         responses = await asyncio.to_thread(intruder.responses, 5.0)
         assert [status_code(m) for m in responses if (status_code(m) or 0) >= 200] == [403], responses
+        # inside the call, a keep-alive gets 200 and subscriptions or messages 405 (pjsua would answer all 500)
+        assert await asyncio.to_thread(raw.request, "OPTIONS") == 200
+        for method in ("SUBSCRIBE", "MESSAGE"):
+            assert await asyncio.to_thread(raw.request, method, headers="Event: dialog\r\n") == 405
         assert await asyncio.to_thread(raw.info_key, "1") == 200  # the call goes on
         assert await asyncio.to_thread(raw.request, "BYE") == 200
     finally:
