@@ -444,8 +444,13 @@ class ChildProcess:
                 self._lines.put_nowait(line)
             if not line.strip():
                 continue
-            level = _LEVEL_RE.search(line[:120])
-            self._log.log(_LEVELS[level.group(1)] if level else logging.INFO, "%s", line)
+            named = _LEVEL_RE.search(line[:120])
+            level = _LEVELS[named.group(1)] if named else logging.INFO
+            if self.state is ProcessState.STOPPING:
+                # after SIGTERM a child's processes end in any order and report each other's sockets closing
+                # (Kamailio: "CRITICAL: ... receive_fd(): EOF"): worth a warning at most
+                level = min(level, logging.WARNING)
+            self._log.log(level, "%s", line)
 
     async def next_line(self, timeout_s: float) -> str | None:
         """The next output line (needs ``capture_lines``); None at end of output or after the timeout."""
