@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.sip.harness import WorkerProcess, make_tone, start_worker
+from tests.sip.rawcall import RawCall
 
 
 @pytest.fixture
@@ -33,3 +34,13 @@ def worker(worker_factory: Callable[..., WorkerProcess]) -> WorkerProcess:
 @pytest.fixture
 def tone(tmp_path: Path) -> Path:
     return make_tone(tmp_path / "tone.wav")
+
+
+@pytest.fixture
+def raw_call(worker: WorkerProcess) -> Iterator[RawCall]:
+    """A call to ``worker`` placed by hand (tests/sip/rawcall.py), answered."""
+    call = RawCall(worker.port)
+    try:
+        yield call
+    finally:
+        call.close()

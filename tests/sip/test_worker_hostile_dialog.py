@@ -18,15 +18,6 @@ pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.timeout(60)]
 
 
 @pytest.fixture
-def raw_call(worker: WorkerProcess) -> Iterator[RawCall]:
-    call = RawCall(worker.port)
-    try:
-        yield call
-    finally:
-        call.close()
-
-
-@pytest.fixture
 def trap() -> Iterator[socket.socket]:
     """Where a REFER points: any INVITE arriving here means the hotline dialled out for the caller."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

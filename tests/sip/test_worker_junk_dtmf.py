@@ -7,7 +7,6 @@ pressed around it reach the flow in order, and the worker lives. (Through Kamail
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,15 +14,6 @@ from tests.sip.harness import WorkerProcess
 from tests.sip.rawcall import RawCall, send_junk_keys
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow, pytest.mark.timeout(60)]
-
-
-@pytest.fixture
-def raw_call(worker: WorkerProcess) -> Iterator[RawCall]:
-    call = RawCall(worker.port)
-    try:
-        yield call
-    finally:
-        call.close()
 
 
 def test_junk_keys_are_ignored_and_real_keys_around_them_arrive(worker: WorkerProcess, raw_call: RawCall) -> None:
