@@ -32,6 +32,8 @@ from tickets.store import Store
 from tickets.views import Actor, NewTicket, TicketView
 
 PYTHON = sys.executable
+HOTLINE = Path(sys.executable).with_name("hotline")
+PROMPT_CACHE = PROJECT_ROOT / "var" / "test-prompts"  # shared with the other tests: rendered once per machine
 
 # The two ways a call reaches a worker: straight to the one worker on the public port, or through Kamailio (one
 # worker behind it here: the flows, not the spreading, are under test). A module fixture parametrized by these
@@ -41,8 +43,6 @@ FRONT_DOORS = [
     pytest.param(True, id="kamailio",
                  marks=pytest.mark.skipif(not KAMAILIO.exists(), reason="needs the Debian package kamailio")),
 ]
-HOTLINE = Path(sys.executable).with_name("hotline")
-PROMPT_CACHE = PROJECT_ROOT / "var" / "test-prompts"  # shared with the other tests: rendered once per machine
 
 
 def hotline_config(folder: Path, *, kamailio: bool, workers: int = 1, agent_port: int | None = None,
